@@ -1,0 +1,55 @@
+"""Connecting to the chain and binding the deployed contracts from their compiled artifacts."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from web3 import HTTPProvider, Web3
+from web3.contract import Contract
+from web3.middleware import ExtraDataToPOAMiddleware
+
+from ledger.compile import load_artifact
+from ledger.deployments import Deployments
+from ledger.errors import ErrorDecoder
+from ledger.transactions import TransactionSender
+
+# Every contract whose custom errors may surface in a revert (including OpenZeppelin's, via inheritance).
+KNOWN_CONTRACTS: tuple[str, ...] = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry")
+
+
+def connect(url: str, timeout: float = 60.0) -> Web3:
+    """A Web3 for a node URL; tolerates POA extraData (Besu QBFT) so the same code runs on both networks."""
+    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    return w3
+
+
+class Ledger:
+    """One chain connection and the project's deployed contracts on it."""
+
+    def __init__(self, w3: Web3, deployments: Deployments) -> None:
+        self.w3 = w3
+        self.deployments = deployments
+
+    @classmethod
+    def open(cls, url: str, deployments_file: Path) -> "Ledger":
+        w3 = connect(url)
+        return cls(w3, Deployments.load(deployments_file, w3.eth.chain_id))
+
+    @cached_property
+    def decoder(self) -> ErrorDecoder:
+        abis = []
+        for name in KNOWN_CONTRACTS:
+            try:
+                abis.append(load_artifact(name)["abi"])
+            except (FileNotFoundError, KeyError, LookupError):
+                continue
+        return ErrorDecoder(abis)
+
+    def contract(self, name: str) -> Contract:
+        return self.w3.eth.contract(address=self.deployments.address_of(name), abi=load_artifact(name)["abi"])
+
+    def sender(self, account: LocalAccount) -> TransactionSender:
+        return TransactionSender(self.w3, account, self.decoder)

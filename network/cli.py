@@ -1,0 +1,70 @@
+"""`healthsilk network ...` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from network.launcher import LocalNetwork
+from network.settings import NetworkSettings
+
+app = typer.Typer(help="Run the local permissioned network (chain node, permissioning gateway, IPFS node).", no_args_is_help=True)
+console = Console()
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="where the network keeps its data [default: .healthsilk or $HEALTHSILK_DATA_DIR]")]
+
+
+def _network(data_dir: Path | None) -> LocalNetwork:
+    return LocalNetwork(NetworkSettings(data_dir=data_dir) if data_dir else NetworkSettings())
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    genesis: Annotated[Optional[Path], typer.Option(help="consortium genesis JSON (founding members, quorum); default: the operator alone governs")] = None,
+) -> None:
+    """Start the network (idempotent: what already runs is left alone) and deploy the contracts."""
+    network = _network(data_dir)
+    report = network.up(genesis)
+    for name, seconds in report.started.items():
+        console.print(f"{name:8} " + (f"started, ready in {seconds:.2f}s" if seconds is not None else "already running"))
+    if report.restored_height is not None:
+        console.print(f"chain restored at block {report.restored_height}")
+    console.print("deployed: " + (", ".join(report.deployed) if report.deployed else "nothing new (already deployed)"))
+    _print_status(network)
+
+
+@app.command()
+def down(data_dir: DataDir = None) -> None:
+    """Stop the processes `up` started; the data stays."""
+    stopped = _network(data_dir).down()
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Show which services run, where they listen and where they log."""
+    _print_status(_network(data_dir))
+
+
+@app.command()
+def reset(
+    data_dir: DataDir = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Stop the network and wipe its data dir (chain, IPFS blocks, keys of the operator)."""
+    network = _network(data_dir)
+    if not yes:
+        typer.confirm(f"Wipe {network.settings.root}?", abort=True)
+    network.reset()
+    console.print(f"wiped {network.settings.root}")
+
+
+def _print_status(network: LocalNetwork) -> None:
+    for name, info in network.status().items():
+        state = f"running (pid {info['pid']})" if info["pid"] else "stopped"
+        console.print(f"{name:8} {state:22} {info['url']}   [dim]log: {info['log']}[/dim]")
+    console.print(f"deployments: {network.settings.deployments_file}")

@@ -1,0 +1,1 @@
+"""The RPC permissioning gateway: the only door from clients to the chain node."""

@@ -1,0 +1,131 @@
+"""The gateway's ASGI app: JSON-RPC in (single or batch), policy applied, the node's private port behind."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from network.gateway.admission import check_transaction_allowed, decode_raw_transaction
+from network.gateway.durability import DurableSnapshots
+from network.gateway.errors import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    REQUEST_TOO_LARGE,
+    RpcRefusal,
+    error_response,
+)
+from network.gateway.funding import MemberFunding
+from network.gateway.policy import refusal_reason
+from network.gateway.upstream import Upstream
+
+MAX_BATCH = 100
+
+
+class RegistryLocator:
+    """Reads the registry address from the deployments file, re-reading only when the file changes."""
+
+    def __init__(self, deployments_file: Path) -> None:
+        self._file = deployments_file
+        self._stamp: float | None = None
+        self._address: str | None = None
+
+    def address(self) -> str | None:
+        try:
+            stamp = self._file.stat().st_mtime_ns
+        except OSError:
+            return None
+        if stamp != self._stamp:
+            try:
+                record = json.loads(self._file.read_text())
+                self._address = record["contracts"]["ConsortiumRegistry"]["address"]
+            except (OSError, ValueError, KeyError):
+                return None
+            self._stamp = stamp
+        return self._address
+
+
+class Gateway:
+    def __init__(self, upstream: Upstream, registry: RegistryLocator, snapshots: DurableSnapshots) -> None:
+        self.upstream = upstream
+        self.registry = registry
+        self.snapshots = snapshots
+        self.funding = MemberFunding(upstream)
+
+    async def handle(self, request: Any) -> dict[str, Any]:
+        request_id = request.get("id") if isinstance(request, dict) else None
+        try:
+            return await self._handle(request, request_id)
+        except RpcRefusal as refusal:
+            return error_response(request_id, refusal.code, refusal.message)
+        except Exception as exc:  # noqa: BLE001 - the gateway answers every request, it never crashes
+            return error_response(request_id, INTERNAL_ERROR, f"gateway error: {exc}")
+
+    async def _handle(self, request: Any, request_id: Any) -> dict[str, Any]:
+        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
+            raise RpcRefusal(INVALID_REQUEST, "invalid JSON-RPC 2.0 request: expected an object with jsonrpc '2.0' and a method name")
+        method: str = request["method"]
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            raise RpcRefusal(INVALID_REQUEST, "params must be an array")
+        reason = refusal_reason(method)
+        if reason is not None:
+            raise RpcRefusal(METHOD_NOT_FOUND, reason)
+        forwarded = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        if method == "eth_accounts":
+            return {"jsonrpc": "2.0", "id": request_id, "result": []}  # the node holds no client accounts
+        registry = self.registry.address()
+        if method in ("eth_sendRawTransaction", "eth_estimateGas", "eth_getTransactionReceipt"):
+            await self.funding.catch_up(registry)
+        if method == "eth_sendRawTransaction":
+            tx = decode_raw_transaction(params[0] if len(params) == 1 else None)
+            await check_transaction_allowed(self.upstream, registry, tx)
+        reply = await self.upstream.forward(forwarded)
+        if method == "eth_getTransactionReceipt" and isinstance(reply.get("result"), dict):
+            receipt = reply["result"]
+            await self.snapshots.ensure(int(receipt["blockNumber"], 16), receipt["blockHash"])
+        return reply
+
+
+def create_app(upstream_url: str, deployments_file: Path, durable_state_file: Path, max_request_bytes: int) -> Starlette:
+    upstream = Upstream(upstream_url)
+    gateway = Gateway(upstream, RegistryLocator(deployments_file), DurableSnapshots(upstream, durable_state_file))
+
+    async def rpc(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_request_bytes:
+            return JSONResponse(error_response(None, REQUEST_TOO_LARGE, f"request body larger than {max_request_bytes} bytes"), status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_request_bytes:
+                return JSONResponse(error_response(None, REQUEST_TOO_LARGE, f"request body larger than {max_request_bytes} bytes"), status_code=413)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse(error_response(None, PARSE_ERROR, "parse error: the body is not valid JSON"))
+        if isinstance(payload, list):
+            if not payload:
+                return JSONResponse(error_response(None, INVALID_REQUEST, "empty batch"))
+            if len(payload) > MAX_BATCH:
+                return JSONResponse(error_response(None, INVALID_REQUEST, f"batch larger than {MAX_BATCH} requests"))
+            return JSONResponse([await gateway.handle(item) for item in payload])
+        return JSONResponse(await gateway.handle(payload))
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "registry": gateway.registry.address()})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
+        yield
+        await upstream.aclose()
+
+    return Starlette(routes=[Route("/", rpc, methods=["POST"]), Route("/health", health, methods=["GET"])], lifespan=lifespan)
