@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import is_checksum_address, is_hex_address, to_canonical_address, to_checksum_address
 
@@ -24,13 +24,16 @@ MEMBER_FIELDS = 8
 DEFAULT_PAGE_SIZE = 100
 ALLOWLIST_KEY = "accounts-allowlist"
 
+if TYPE_CHECKING:
+    from web3.contract import Contract
+
 _HEADER = (
     "# Besu accounts allowlist: the accounts that may send transactions (the registry's active members).\n"
     "# Regenerated from the ConsortiumRegistry by `healthsilk network allowlist --out FILE`; do not edit.\n"
 )
 
 
-def collect_active_members(registry: Any, *, page_size: int = DEFAULT_PAGE_SIZE, block_identifier: int | str | None = None) -> list[str]:
+def collect_active_members(registry: "Contract", *, page_size: int = DEFAULT_PAGE_SIZE, block_identifier: int | str | None = None) -> list[str]:
     """Checksummed addresses of the registry's Active members, in registry order.
 
     `registry` is a web3.py contract object for ConsortiumRegistry. Every call is pinned to one block

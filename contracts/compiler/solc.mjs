@@ -6,7 +6,7 @@
 // solc's FileReader does (base path / include paths, allowed directories, symlinks resolved).
 // Anything else is refused with a non-zero exit code rather than silently ignored.
 
-import { readFileSync, realpathSync, existsSync, statSync } from "node:fs";
+import { readFileSync, readSync, realpathSync, existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import process from "node:process";
@@ -172,10 +172,33 @@ function makeImportCallback(opts) {
   };
 }
 
+// readFileSync(0) fails with EAGAIN when the parent hands us a non-blocking pipe; wait and retry.
+function readStdin() {
+  const chunks = [];
+  const buffer = Buffer.alloc(1 << 16);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let count;
+    try {
+      count = readSync(0, buffer, 0, buffer.length, null);
+    } catch (e) {
+      if (e.code === "EAGAIN") {
+        Atomics.wait(pause, 0, 0, 5);
+        continue;
+      }
+      if (e.code === "EOF") break;
+      throw e;
+    }
+    if (count === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, count)));
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 function readInput(opts) {
   if (opts.inputs.length > 1) throw new UsageError("Too many input files for --standard-json.");
   const input = opts.inputs[0];
-  if (input === undefined || input === "-") return readFileSync(0, "utf8");
+  if (input === undefined || input === "-") return readStdin();
   return readFileSync(input, "utf8");
 }
 

@@ -62,7 +62,11 @@ class IpfsNode:
             if line.startswith(READY_PREFIX):
                 self.proc, self.port, self.startup_seconds = proc, port, time.monotonic() - began
                 return
+            if proc.poll() is None:  # no ready line in time: do not leave it running
+                proc.kill()
             proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
             if self.port:  # fixed port (restart): do not silently move elsewhere
                 break
         raise RuntimeError(f"IPFS node did not start; see {self.repo.parent / (self.repo.name + '.log')}")

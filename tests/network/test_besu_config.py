@@ -236,3 +236,20 @@ def test_write_allowlist_is_atomic_and_leaves_the_old_file_on_bad_input(tmp_path
     assert [p.name for p in target.parent.iterdir()] == ["accounts-allowlist.toml"]  # no temp file left behind
     write_accounts_allowlist(target, _addresses(3))
     assert parse_accounts_allowlist(target.read_text()) == normalize_addresses(_addresses(3))
+
+
+# --- IPFS Cluster sketch ---------------------------------------------------------------------------
+
+
+def test_ipfs_cluster_sketch_is_private_crdt_with_replication() -> None:
+    service = json.loads((REPO_ROOT / "network" / "ipfs-cluster" / "service.json").read_text())
+    cluster = service["cluster"]
+    assert 1 < cluster["replication_factor_min"] <= cluster["replication_factor_max"]
+    assert cluster["mdns_interval"] == "0s" and cluster["pin_only_on_trusted_peers"] is True
+    assert cluster["secret"].startswith("<")  # a placeholder: the real secret is never committed
+    crdt = service["consensus"]["crdt"]
+    assert crdt["trusted_peers"] and "*" not in crdt["trusted_peers"]
+    listeners = [*cluster["listen_multiaddress"], *cluster["peer_addresses"]]
+    listeners += [service["api"]["restapi"]["http_listen_multiaddress"], service["api"]["ipfsproxy"]["listen_multiaddress"]]
+    listeners += [service["ipfs_connector"]["ipfshttp"]["node_multiaddress"], service["observations"]["metrics"]["prometheus_endpoint"]]
+    assert all(address.startswith("/ip4/127.0.0.1/") for address in listeners)

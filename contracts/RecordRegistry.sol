@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {Roles} from "./libraries/Roles.sol";
+import {ConsentPolicy} from "./libraries/ConsentPolicy.sol";
+import {ConsentLedger} from "./ConsentLedger.sol";
+
+/// @title RecordRegistry
+/// @notice Anchors encrypted health records (sha256 of the ciphertext + IPFS CID), singly or in Merkle batches,
+/// marks patient-requested erasures, and keeps the on-chain access log.
+/// @dev Storage holds only what the contract checks (one word per record, one word per batch); everything an
+/// auditor needs is in the events.
+///
+/// Batches: the contract rebuilds the OpenZeppelin StandardMerkleTree of the entries itself, so the root is
+/// bound to the (patient, category) pairs whose consents it checked. Leaves are
+/// `keccak256(bytes.concat(keccak256(abi.encode(recordDigest, patient, category))))` with
+/// `recordDigest = keccak256(abi.encode(recordId, contentHash, keccak256(cid)))`, i.e.
+/// `StandardMerkleTree.of(values, ["bytes32", "address", "uint8"], { sortLeaves: false })` over the entries in
+/// calldata order. Batch-anchored records are not stored one by one, so their recordIds are not checked for
+/// uniqueness on chain (that would cost a fresh storage slot, ~22,100 gas, per record).
+contract RecordRegistry is EIP712, Nonces {
+    using ConsentPolicy for ConsentPolicy.Consent;
+
+    /// @notice One record of a batch, as anchored: the digest binds recordId, contentHash and CID.
+    struct BatchEntry {
+        bytes32 recordDigest;
+        address patient;
+        uint8 category;
+    }
+
+    /// @notice A new record anchored on its own.
+    struct NewRecord {
+        bytes32 recordId;
+        address patient;
+        uint8 category;
+        bytes32 contentHash; // sha256 of the ciphertext
+        bytes cid; // binary CID of the ciphertext in IPFS
+        bytes32 supersedes; // previous version (same patient, anchored on its own), or zero
+    }
+
+    /// @notice A batch-anchored record in full, as needed to prove it against its batch root.
+    struct BatchedRecord {
+        bytes32 recordId;
+        address patient;
+        uint8 category;
+        bytes32 contentHash;
+        bytes cid;
+    }
+
+    uint256 public constant MAX_CID_LENGTH = 128;
+    uint256 public constant MAX_BATCH_SIZE = 1024;
+
+    bytes32 public constant UPLOAD_AUTHORIZATION_TYPEHASH =
+        keccak256(
+            "UploadAuthorization(address patient,address author,bytes32 recordId,uint8 category,"
+            "bytes32 contentHash,uint256 nonce,uint256 deadline)"
+        );
+    bytes32 public constant REQUEST_ERASURE_TYPEHASH =
+        keccak256("RequestErasure(address patient,bytes32 recordId,uint256 nonce,uint256 deadline)");
+
+    // Record word: patient 0-159 | category 160-167 | anchoredAt 168-207 | flags 208-215.
+    uint256 private constant _ANCHORED = 1; // anchored on its own
+    uint256 private constant _BATCHED = 2; // erasure marker of a batch-anchored record
+    uint256 private constant _ERASED = 4;
+    // Batch word: author 0-159 | anchoredAt 160-199 | count 200-231.
+
+    IConsortiumRegistry private immutable _registry;
+    ConsentLedger private immutable _consentLedger;
+
+    mapping(bytes32 recordId => uint256) private _records;
+    mapping(bytes32 root => uint256) private _batches;
+
+    event RecordAnchored(
+        bytes32 indexed recordId,
+        address indexed patient,
+        address indexed author,
+        uint8 category,
+        bytes32 contentHash,
+        bytes cid,
+        bytes32 supersedes,
+        bytes32 consentId
+    );
+    /// @dev Emitted next to RecordAnchored when a patient-signed upload authorisation replaced the consent.
+    event UploadAuthorizationUsed(bytes32 indexed recordId, address indexed signer, uint256 nonce);
+    /// @dev `manifestCid` names the IPFS manifest listing each record's recordId, contentHash and CID;
+    /// consents used are the (patient, author) consents in force in this block.
+    event RecordBatchAnchored(
+        bytes32 indexed root,
+        address indexed author,
+        uint32 count,
+        bytes manifestCid,
+        BatchEntry[] entries
+    );
+    event RecordErased(bytes32 indexed recordId, address indexed patient, bytes32 batchRoot);
+    /// @dev One event per run of consecutive entries with the same patient and authorisation;
+    /// consentId is zero for EMERGENCY access without consent.
+    event RecordsAccessed(
+        address indexed patient,
+        address indexed reader,
+        bytes32 indexed consentId,
+        uint8 purpose,
+        bytes32[] recordIds
+    );
+
+    error InvalidAddress();
+    error NotActiveMember(address account);
+    error NotActiveProvider(address account);
+    error InvalidRecord(bytes32 recordId);
+    error InvalidCategory(uint8 category);
+    error InvalidCid(uint256 length);
+    error InvalidPurpose(uint8 purpose);
+    error InvalidBatchSize(uint256 size);
+    error RecordAlreadyAnchored(bytes32 recordId);
+    error BatchAlreadyAnchored(bytes32 root);
+    error UnknownRecord(bytes32 recordId);
+    error UnknownBatch(bytes32 root);
+    error InvalidProof(bytes32 root, bytes32 recordId);
+    error SupersededRecordMismatch(bytes32 supersedes, address patient);
+    error RecordIsErased(bytes32 recordId);
+    error NotRecordPatient(bytes32 recordId, address account);
+    error UnauthorizedSigner(address patient, address signer);
+    error ExpiredSignature(uint256 deadline);
+    error NoConsent(address patient, address grantee, uint8 category, uint8 purpose);
+
+    /// @param registry_ The consortium registry deciding who is an active member / provider.
+    /// @param consentLedger_ The ledger holding the patients' consents and delegates.
+    constructor(
+        IConsortiumRegistry registry_,
+        ConsentLedger consentLedger_
+    ) EIP712("healthsilk RecordRegistry", "1") {
+        if (address(registry_) == address(0) || address(consentLedger_) == address(0)) revert InvalidAddress();
+        _registry = registry_;
+        _consentLedger = consentLedger_;
+    }
+
+    // ---------------------------------------------------------------- anchoring
+
+    /// @notice Anchors one record; the caller (author) must be an active PROVIDER holding a consent of the
+    /// patient, in force now, covering the record's category for TREATMENT and now in its data period.
+    /// @param record The record anchor.
+    /// @return consentId The consent version used.
+    function anchorRecord(NewRecord calldata record) external returns (bytes32 consentId) {
+        _checkProvider(msg.sender);
+        uint16 bit = _checkNewRecord(record);
+        ConsentPolicy.Consent memory c = _consentLedger.getConsent(record.patient, msg.sender);
+        if (!(c.isInForce(block.timestamp) && c.covers(bit, ConsentPolicy.TREATMENT) && c.coversDataAt(block.timestamp))) {
+            revert NoConsent(record.patient, msg.sender, record.category, ConsentPolicy.TREATMENT);
+        }
+        consentId = ConsentPolicy.consentId(record.patient, msg.sender, c.version);
+        _storeRecord(record, consentId);
+    }
+
+    /// @notice Anchors one record under a patient-signed `UploadAuthorization` instead of a consent; the caller
+    /// must be an active PROVIDER and the `author` the patient (or its delegate) signed for.
+    /// @param record The record anchor; recordId, patient, category and contentHash are signed.
+    /// @param nonce The signer's current nonce in this contract.
+    /// @param deadline Last valid block timestamp of the signature.
+    /// @param signature 65-byte ECDSA signature by the patient or its delegate.
+    function anchorRecordWithAuthorization(
+        NewRecord calldata record,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _checkProvider(msg.sender);
+        _checkNewRecord(record);
+        if (block.timestamp > deadline) revert ExpiredSignature(deadline);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                UPLOAD_AUTHORIZATION_TYPEHASH,
+                record.patient,
+                msg.sender,
+                record.recordId,
+                record.category,
+                record.contentHash,
+                nonce,
+                deadline
+            )
+        );
+        address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);
+        if (signer != record.patient && signer != _consentLedger.delegateOf(record.patient)) {
+            revert UnauthorizedSigner(record.patient, signer);
+        }
+        _useCheckedNonce(signer, nonce);
+        _storeRecord(record, bytes32(0));
+        emit UploadAuthorizationUsed(record.recordId, signer, nonce);
+    }
+
+    /// @notice Anchors many records under one Merkle root (see the contract notes for the leaf format).
+    /// Every entry needs the same consent as {anchorRecord}; grouping entries by patient saves gas.
+    /// @param entries The records, in tree order.
+    /// @param manifestCid Binary CID of the batch manifest in IPFS (recordId, contentHash, CID per entry).
+    /// @return root The StandardMerkleTree root, the batch identifier.
+    function anchorBatch(BatchEntry[] calldata entries, bytes calldata manifestCid) external returns (bytes32 root) {
+        _checkProvider(msg.sender);
+        uint256 n = entries.length;
+        if (n == 0 || n > MAX_BATCH_SIZE) revert InvalidBatchSize(n);
+        if (manifestCid.length == 0 || manifestCid.length > MAX_CID_LENGTH) revert InvalidCid(manifestCid.length);
+
+        // StandardMerkleTree array layout: leaves at the end in reverse order, node i = hash(2i+1, 2i+2).
+        bytes32[] memory tree = new bytes32[](2 * n - 1);
+        address runPatient;
+        uint16 granted; // categories the current patient's consent allows for TREATMENT now
+        for (uint256 i = 0; i < n; ++i) {
+            BatchEntry calldata e = entries[i];
+            if (e.patient != runPatient) {
+                runPatient = e.patient;
+                granted = _treatmentCategoriesNow(runPatient);
+            }
+            uint16 bit = ConsentPolicy.categoryBit(e.category);
+            if (bit == 0) revert InvalidCategory(e.category);
+            if (granted & bit == 0) revert NoConsent(e.patient, msg.sender, e.category, ConsentPolicy.TREATMENT);
+            if (e.recordDigest == bytes32(0)) revert InvalidRecord(bytes32(0));
+            tree[2 * n - 2 - i] = _leaf(e.recordDigest, e.patient, e.category);
+        }
+        for (uint256 i = n - 1; i > 0; --i) {
+            tree[i - 1] = Hashes.commutativeKeccak256(tree[2 * i - 1], tree[2 * i]);
+        }
+        root = tree[0];
+        if (_batches[root] != 0) revert BatchAlreadyAnchored(root);
+        _batches[root] = uint256(uint160(msg.sender)) | (block.timestamp << 160) | (n << 200);
+        emit RecordBatchAnchored(root, msg.sender, uint32(n), manifestCid, entries);
+    }
+
+    // ---------------------------------------------------------------- erasure
+
+    /// @notice Marks a record anchored on its own as erased; the caller must be its patient.
+    /// @param recordId The record.
+    function requestErasure(bytes32 recordId) external {
+        _eraseRecord(recordId, msg.sender);
+    }
+
+    /// @notice Relays a patient-signed `RequestErasure` for a record anchored on its own (caller: active member).
+    /// @param recordId The record.
+    /// @param nonce The patient's current nonce in this contract.
+    /// @param deadline Last valid block timestamp of the signature.
+    /// @param signature 65-byte ECDSA signature by the record's patient.
+    function requestErasureBySig(bytes32 recordId, uint256 nonce, uint256 deadline, bytes calldata signature) external {
+        address patient = address(uint160(_records[recordId]));
+        _checkErasureSignature(patient, recordId, nonce, deadline, signature);
+        _eraseRecord(recordId, patient);
+    }
+
+    /// @notice Marks a batch-anchored record as erased; the caller must be its patient.
+    /// @param root The batch root.
+    /// @param record The record, as in the batch manifest.
+    /// @param proof Its Merkle path.
+    function requestBatchedErasure(
+        bytes32 root,
+        BatchedRecord calldata record,
+        bytes32[] calldata proof
+    ) external {
+        if (msg.sender != record.patient) revert NotRecordPatient(record.recordId, msg.sender);
+        _eraseBatchedRecord(root, record, proof);
+    }
+
+    /// @notice Relays a patient-signed `RequestErasure` for a batch-anchored record (caller: active member).
+    /// @param root The batch root.
+    /// @param record The record, as in the batch manifest.
+    /// @param proof Its Merkle path.
+    /// @param nonce The patient's current nonce in this contract.
+    /// @param deadline Last valid block timestamp of the signature.
+    /// @param signature 65-byte ECDSA signature by the record's patient.
+    function requestBatchedErasureBySig(
+        bytes32 root,
+        BatchedRecord calldata record,
+        bytes32[] calldata proof,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _checkErasureSignature(record.patient, record.recordId, nonce, deadline, signature);
+        _eraseBatchedRecord(root, record, proof);
+    }
+
+    // ---------------------------------------------------------------- access log
+
+    /// @notice Logs that the caller (an active member) read a record anchored on its own for `purpose`.
+    /// @param recordId The record.
+    /// @param purpose Exactly one purpose bit.
+    function recordAccessed(bytes32 recordId, uint8 purpose) external {
+        _checkReader(msg.sender, purpose);
+        AuthCache memory cache;
+        (address patient, bytes32 auth) = _authorise(cache, recordId, _records[recordId], purpose);
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = recordId;
+        emit RecordsAccessed(patient, msg.sender, auth, purpose, ids);
+    }
+
+    /// @notice Logs many reads by the caller for one `purpose`; all or nothing. Consecutive entries of the same
+    /// patient share one consent lookup and one event, so group entries by patient.
+    /// @param recordIds The records (anchored on their own).
+    /// @param purpose Exactly one purpose bit.
+    function recordsAccessed(bytes32[] calldata recordIds, uint8 purpose) external {
+        _checkReader(msg.sender, purpose);
+        uint256 n = recordIds.length;
+        if (n == 0) revert InvalidBatchSize(0);
+        AuthCache memory cache;
+        uint256 runStart;
+        address runPatient;
+        bytes32 runAuth;
+        for (uint256 i = 0; i < n; ++i) {
+            (address patient, bytes32 auth) = _authorise(cache, recordIds[i], _records[recordIds[i]], purpose);
+            if (i != 0 && (patient != runPatient || auth != runAuth)) {
+                emit RecordsAccessed(runPatient, msg.sender, runAuth, purpose, recordIds[runStart:i]);
+                runStart = i;
+            }
+            runPatient = patient;
+            runAuth = auth;
+        }
+        emit RecordsAccessed(runPatient, msg.sender, runAuth, purpose, recordIds[runStart:n]);
+    }
+
+    /// @notice Logs a read of a batch-anchored record, proven against its batch root.
+    /// @param root The batch root.
+    /// @param record The record, as in the batch manifest.
+    /// @param proof Its Merkle path.
+    /// @param purpose Exactly one purpose bit.
+    function batchedRecordAccessed(
+        bytes32 root,
+        BatchedRecord calldata record,
+        bytes32[] calldata proof,
+        uint8 purpose
+    ) external {
+        _checkReader(msg.sender, purpose);
+        uint40 anchoredAt = _proveBatched(root, record, proof);
+        uint256 marker = _records[record.recordId];
+        if (marker & (_ERASED << 208) != 0) revert RecordIsErased(record.recordId);
+        // Authorise as if stored: same word layout, time = the batch's anchoring time.
+        uint256 word = uint256(uint160(record.patient)) |
+            (uint256(record.category) << 160) |
+            (uint256(anchoredAt) << 168) |
+            (_ANCHORED << 208);
+        AuthCache memory cache;
+        (address patient, bytes32 auth) = _authorise(cache, record.recordId, word, purpose);
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = record.recordId;
+        emit RecordsAccessed(patient, msg.sender, auth, purpose, ids);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The stored state of a record anchored on its own (zero values when unknown).
+    /// @param recordId The record.
+    /// @return patient The patient.
+    /// @return category The category code.
+    /// @return anchoredAt The anchoring block timestamp.
+    /// @return erased True once the patient requested erasure.
+    function getRecord(
+        bytes32 recordId
+    ) external view returns (address patient, uint8 category, uint40 anchoredAt, bool erased) {
+        uint256 word = _records[recordId];
+        if (word & (_ANCHORED << 208) == 0) return (address(0), 0, 0, false);
+        return (address(uint160(word)), uint8(word >> 160), uint40(word >> 168), word & (_ERASED << 208) != 0);
+    }
+
+    /// @notice True when `recordId` (anchored on its own or in a batch) is marked erased.
+    /// @param recordId The record.
+    /// @return True when erased.
+    function isErased(bytes32 recordId) external view returns (bool) {
+        return _records[recordId] & (_ERASED << 208) != 0;
+    }
+
+    /// @notice The stored state of a batch (zero values when unknown).
+    /// @param root The batch root.
+    /// @return author The provider that anchored it.
+    /// @return anchoredAt The anchoring block timestamp.
+    /// @return count The number of records.
+    function getBatch(bytes32 root) external view returns (address author, uint40 anchoredAt, uint32 count) {
+        uint256 word = _batches[root];
+        return (address(uint160(word)), uint40(word >> 160), uint32(word >> 200));
+    }
+
+    /// @notice True when `record` is in the anchored batch `root`, proven by `proof`.
+    /// @param root The batch root.
+    /// @param record The record, as in the batch manifest.
+    /// @param proof Its Merkle path (from StandardMerkleTree.getProof).
+    /// @return True when proven.
+    function verifyBatchedRecord(
+        bytes32 root,
+        BatchedRecord calldata record,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return
+            _batches[root] != 0 &&
+            MerkleProof.verifyCalldata(proof, root, _leaf(_digest(record), record.patient, record.category));
+    }
+
+    /// @notice The digest a batch entry carries: keccak256(abi.encode(recordId, contentHash, keccak256(cid))).
+    /// @param recordId The record id.
+    /// @param contentHash The sha256 of the ciphertext.
+    /// @param cid The binary CID.
+    /// @return The record digest.
+    function recordDigest(bytes32 recordId, bytes32 contentHash, bytes calldata cid) external pure returns (bytes32) {
+        return keccak256(abi.encode(recordId, contentHash, keccak256(cid)));
+    }
+
+    /// @notice The StandardMerkleTree leaf of a batch entry.
+    /// @param entry The entry.
+    /// @return keccak256(bytes.concat(keccak256(abi.encode(recordDigest, patient, category)))).
+    function batchLeaf(BatchEntry calldata entry) external pure returns (bytes32) {
+        return _leaf(entry.recordDigest, entry.patient, entry.category);
+    }
+
+    /// @notice The consortium registry this contract consults.
+    /// @return The registry.
+    function registry() external view returns (IConsortiumRegistry) {
+        return _registry;
+    }
+
+    /// @notice The consent ledger this contract consults.
+    /// @return The ledger.
+    function consentLedger() external view returns (ConsentLedger) {
+        return _consentLedger;
+    }
+
+    /// @notice The EIP-712 domain separator (also described by `eip712Domain()`, ERC-5267).
+    /// @return The domain separator for this chain and contract.
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ---------------------------------------------------------------- hooks
+
+    /// @dev Whether `reader` may log an EMERGENCY access to `patient`'s records without a covering consent.
+    /// Today: holders of the EMERGENCY role. Break-glass (time-boxed, reasoned, reviewed) will override this.
+    function _emergencyAccessAllowed(address reader, address /* patient */) internal view virtual returns (bool) {
+        return _registry.hasActiveRole(Roles.EMERGENCY, reader);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Per-call cache of the last patient's consent to the reader, and of its emergency permission.
+    struct AuthCache {
+        address patient;
+        uint8 emergency; // 0 unknown, 1 allowed, 2 refused
+        bytes32 consentId;
+        ConsentPolicy.Consent consent;
+    }
+
+    function _checkProvider(address account) private view {
+        if (!_registry.hasActiveRole(Roles.PROVIDER, account)) revert NotActiveProvider(account);
+    }
+
+    function _checkReader(address reader, uint8 purpose) private view {
+        // Exactly one known purpose bit.
+        if (purpose == 0 || purpose > ConsentPolicy.EMERGENCY || purpose & (purpose - 1) != 0) {
+            revert InvalidPurpose(purpose);
+        }
+        if (!_registry.isActiveMember(reader)) revert NotActiveMember(reader);
+    }
+
+    function _checkNewRecord(NewRecord calldata record) private view returns (uint16 bit) {
+        if (record.recordId == bytes32(0) || record.contentHash == bytes32(0)) revert InvalidRecord(record.recordId);
+        if (record.patient == address(0)) revert InvalidAddress();
+        bit = ConsentPolicy.categoryBit(record.category);
+        if (bit == 0) revert InvalidCategory(record.category);
+        if (record.cid.length == 0 || record.cid.length > MAX_CID_LENGTH) revert InvalidCid(record.cid.length);
+        if (_records[record.recordId] != 0) revert RecordAlreadyAnchored(record.recordId);
+        if (record.supersedes != bytes32(0)) {
+            uint256 previous = _records[record.supersedes];
+            if (previous & (_ANCHORED << 208) == 0) revert UnknownRecord(record.supersedes);
+            if (address(uint160(previous)) != record.patient) {
+                revert SupersededRecordMismatch(record.supersedes, record.patient);
+            }
+            if (previous & (_ERASED << 208) != 0) revert RecordIsErased(record.supersedes);
+        }
+    }
+
+    function _storeRecord(NewRecord calldata record, bytes32 consentId) private {
+        _records[record.recordId] =
+            uint256(uint160(record.patient)) |
+            (uint256(record.category) << 160) |
+            (block.timestamp << 168) |
+            (_ANCHORED << 208);
+        emit RecordAnchored(
+            record.recordId,
+            record.patient,
+            msg.sender,
+            record.category,
+            record.contentHash,
+            record.cid,
+            record.supersedes,
+            consentId
+        );
+    }
+
+    /// @dev Categories the patient's consent to the caller covers for TREATMENT right now (0 when none).
+    function _treatmentCategoriesNow(address patient) private view returns (uint16) {
+        if (patient == address(0)) revert InvalidAddress();
+        ConsentPolicy.Consent memory c = _consentLedger.getConsent(patient, msg.sender);
+        if (
+            c.isInForce(block.timestamp) &&
+            c.purposes & ConsentPolicy.TREATMENT != 0 &&
+            c.coversDataAt(block.timestamp)
+        ) {
+            return c.categories;
+        }
+        return 0;
+    }
+
+    function _leaf(bytes32 digest, address patient, uint8 category) private pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(digest, patient, category))));
+    }
+
+    function _digest(BatchedRecord calldata record) private pure returns (bytes32) {
+        return keccak256(abi.encode(record.recordId, record.contentHash, keccak256(record.cid)));
+    }
+
+    function _proveBatched(
+        bytes32 root,
+        BatchedRecord calldata record,
+        bytes32[] calldata proof
+    ) private view returns (uint40 anchoredAt) {
+        uint256 batch = _batches[root];
+        if (batch == 0) revert UnknownBatch(root);
+        if (!MerkleProof.verifyCalldata(proof, root, _leaf(_digest(record), record.patient, record.category))) {
+            revert InvalidProof(root, record.recordId);
+        }
+        return uint40(batch >> 160);
+    }
+
+    function _eraseRecord(bytes32 recordId, address patient) private {
+        uint256 word = _records[recordId];
+        if (word & (_ANCHORED << 208) == 0) revert UnknownRecord(recordId);
+        if (address(uint160(word)) != patient) revert NotRecordPatient(recordId, patient);
+        if (word & (_ERASED << 208) != 0) revert RecordIsErased(recordId);
+        _records[recordId] = word | (_ERASED << 208);
+        emit RecordErased(recordId, patient, bytes32(0));
+    }
+
+    function _eraseBatchedRecord(bytes32 root, BatchedRecord calldata record, bytes32[] calldata proof) private {
+        uint40 anchoredAt = _proveBatched(root, record, proof);
+        uint256 word = _records[record.recordId];
+        if (word & (_ERASED << 208) != 0) revert RecordIsErased(record.recordId);
+        // The id is taken by a record anchored on its own: erase that one with requestErasure.
+        if (word != 0) revert RecordAlreadyAnchored(record.recordId);
+        _records[record.recordId] =
+            uint256(uint160(record.patient)) |
+            (uint256(record.category) << 160) |
+            (uint256(anchoredAt) << 168) |
+            ((_BATCHED | _ERASED) << 208);
+        emit RecordErased(record.recordId, record.patient, root);
+    }
+
+    function _checkErasureSignature(
+        address patient,
+        bytes32 recordId,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        if (!_registry.isActiveMember(msg.sender)) revert NotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ExpiredSignature(deadline);
+        bytes32 structHash = keccak256(abi.encode(REQUEST_ERASURE_TYPEHASH, patient, recordId, nonce, deadline));
+        address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);
+        if (signer != patient) revert UnauthorizedSigner(patient, signer);
+        _useCheckedNonce(signer, nonce);
+    }
+
+    /// @dev Checks one access against the record word and returns its patient and the authorisation used:
+    /// the consent id, or zero for EMERGENCY access by an allowed reader without a covering consent.
+    function _authorise(
+        AuthCache memory cache,
+        bytes32 recordId,
+        uint256 word,
+        uint8 purpose
+    ) private view returns (address patient, bytes32 auth) {
+        if (word & (_ANCHORED << 208) == 0) revert UnknownRecord(recordId);
+        if (word & (_ERASED << 208) != 0) revert RecordIsErased(recordId);
+        patient = address(uint160(word));
+        if (patient != cache.patient) {
+            cache.patient = patient;
+            cache.consent = _consentLedger.getConsent(patient, msg.sender);
+            cache.consentId = ConsentPolicy.consentId(patient, msg.sender, cache.consent.version);
+            cache.emergency = 0;
+        }
+        uint8 category = uint8(word >> 160);
+        if (
+            cache.consent.isInForce(block.timestamp) &&
+            cache.consent.covers(ConsentPolicy.categoryBit(category), purpose) &&
+            cache.consent.coversDataAt(uint40(word >> 168))
+        ) {
+            return (patient, cache.consentId);
+        }
+        if (cache.emergency == 0) {
+            cache.emergency = purpose == ConsentPolicy.EMERGENCY && _emergencyAccessAllowed(msg.sender, patient)
+                ? 1
+                : 2;
+        }
+        if (cache.emergency != 1) revert NoConsent(patient, msg.sender, category, purpose);
+        return (patient, bytes32(0));
+    }
+}

@@ -1,0 +1,92 @@
+"""`network up | down | reset` keep or wipe the ledger exactly as promised, including after kill -9."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hexbytes import HexBytes
+
+from ledger.chain import connect
+from network.launcher import LocalNetwork
+from network.settings import NetworkSettings
+from tests.conftest import free_port, throwaway_account, write_genesis
+
+
+@pytest.fixture
+def own_network(tmp_path: Path) -> Iterator[LocalNetwork]:
+    settings = NetworkSettings(data_dir=tmp_path / "data", gateway_port=free_port(), anvil_port=free_port(), ipfs_port=free_port())
+    network = LocalNetwork(settings)
+    network.up(write_genesis(tmp_path / "genesis.json", [throwaway_account(f"governor-{i}") for i in range(3)]))
+    try:
+        yield network
+    finally:
+        network.down()
+
+
+def _send_transfers(network: LocalNetwork, count: int) -> list[HexBytes]:
+    """Member transactions through the gateway; returns hashes whose receipts the client has seen."""
+    w3 = connect(network.settings.gateway_url)
+    governor = throwaway_account("governor-0")
+    hashes = []
+    for _ in range(count):
+        nonce = w3.eth.get_transaction_count(governor.address)
+        tx = {"to": governor.address, "value": 0, "gas": 21000, "maxFeePerGas": 50 * 10**9, "maxPriorityFeePerGas": 10**9, "nonce": nonce, "chainId": network.settings.chain_id}
+        tx_hash = w3.eth.send_raw_transaction(governor.sign_transaction(tx).raw_transaction)
+        assert w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)["status"] == 1
+        hashes.append(tx_hash)
+    return hashes
+
+
+def _receipts_present(network: LocalNetwork, hashes: list[HexBytes]) -> bool:
+    w3 = connect(network.settings.gateway_url)
+    return all(w3.eth.get_transaction_receipt(tx_hash)["status"] == 1 for tx_hash in hashes)
+
+
+def test_up_twice_is_harmless(own_network: LocalNetwork) -> None:
+    pids = {name: info["pid"] for name, info in own_network.status().items()}
+    report = own_network.up()
+    assert report.started == {"anvil": None, "ipfs": None, "gateway": None}
+    assert report.deployed == []
+    assert {name: info["pid"] for name, info in own_network.status().items()} == pids
+
+
+def test_down_then_up_keeps_every_receipt(own_network: LocalNetwork) -> None:
+    hashes = _send_transfers(own_network, 3)
+    registry = own_network.settings.deployments_file.read_text()
+    assert sorted(own_network.down()) == ["anvil", "gateway", "ipfs"]
+    assert all(info["pid"] is None for info in own_network.status().values())
+    report = own_network.up()
+    assert report.deployed == []  # nothing redeployed
+    assert own_network.settings.deployments_file.read_text() == registry
+    assert _receipts_present(own_network, hashes)
+
+
+def test_kill_9_of_anvil_loses_no_receipt(own_network: LocalNetwork) -> None:
+    hashes = _send_transfers(own_network, 5)
+    own_network.anvil.kill_hard()  # no chance to dump its state
+    report = own_network.up()
+    assert report.started["anvil"] is not None and report.started["gateway"] is None
+    assert _receipts_present(own_network, hashes)
+    # The chain goes on from there.
+    assert _receipts_present(own_network, _send_transfers(own_network, 1))
+
+
+def test_down_stops_only_what_up_started(own_network: LocalNetwork) -> None:
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        own_network.down()
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_reset_wipes_the_data(own_network: LocalNetwork) -> None:
+    root = own_network.settings.root
+    assert (root / "deployments").exists()
+    own_network.reset()
+    assert not root.exists()
+    assert all(info["pid"] is None for info in own_network.status().values())
