@@ -63,6 +63,21 @@ def reset(
     console.print(f"wiped {network.settings.root}")
 
 
+@app.command()
+def allowlist(
+    out: Annotated[Path, typer.Option("--out", help="where to write Besu's accounts-allowlist TOML")],
+    data_dir: DataDir = None,
+) -> None:
+    """Write Besu's accounts allowlist from the on-chain registry's active members."""
+    from ledger.chain import Ledger
+    from network.allowlist import collect_active_members, write_accounts_allowlist
+
+    settings = _network(data_dir).settings
+    ledger = Ledger.open(settings.gateway_url, settings.deployments_file)
+    written = write_accounts_allowlist(out, collect_active_members(ledger.contract("ConsortiumRegistry")))
+    console.print(f"wrote {len(written)} active member accounts to {out}")
+
+
 def _print_status(network: LocalNetwork) -> None:
     for name, info in network.status().items():
         state = f"running (pid {info['pid']})" if info["pid"] else "stopped"
