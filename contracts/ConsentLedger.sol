@@ -228,6 +228,15 @@ contract ConsentLedger is EIP712, Nonces {
         return ConsentPolicy.unpack(_consents[patient][grantee]);
     }
 
+    /// @notice The current consent of `patient` to `grantee` as its storage word (layout: ConsentPolicy.pack).
+    /// @dev For contracts on the hot path (RecordRegistry): one word instead of an 8-field struct to decode.
+    /// @param patient The patient.
+    /// @param grantee The institution.
+    /// @return The packed consent (zero when never granted).
+    function packedConsent(address patient, address grantee) external view returns (uint256) {
+        return _consents[patient][grantee];
+    }
+
     /// @notice The identifier of the current consent version of `patient` to `grantee`; zero when never granted.
     /// @param patient The patient.
     /// @param grantee The institution.

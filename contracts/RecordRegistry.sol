@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
@@ -59,7 +58,7 @@ contract RecordRegistry is EIP712, Nonces {
     bytes32 public constant UPLOAD_AUTHORIZATION_TYPEHASH =
         keccak256(
             "UploadAuthorization(address patient,address author,bytes32 recordId,uint8 category,"
-            "bytes32 contentHash,uint256 nonce,uint256 deadline)"
+            "bytes32 contentHash,bytes cid,bytes32 supersedes,uint256 nonce,uint256 deadline)"
         );
     bytes32 public constant REQUEST_ERASURE_TYPEHASH =
         keccak256("RequestErasure(address patient,bytes32 recordId,uint256 nonce,uint256 deadline)");
@@ -88,15 +87,11 @@ contract RecordRegistry is EIP712, Nonces {
     );
     /// @dev Emitted next to RecordAnchored when a patient-signed upload authorisation replaced the consent.
     event UploadAuthorizationUsed(bytes32 indexed recordId, address indexed signer, uint256 nonce);
-    /// @dev `manifestCid` names the IPFS manifest listing each record's recordId, contentHash and CID;
-    /// consents used are the (patient, author) consents in force in this block.
-    event RecordBatchAnchored(
-        bytes32 indexed root,
-        address indexed author,
-        uint32 count,
-        bytes manifestCid,
-        BatchEntry[] entries
-    );
+    /// @dev `manifestCid` names the IPFS manifest listing every record in full (recordId, patient, category,
+    /// contentHash, CID), in tree order; the root commits to all of it, so auditors recompute the root from the
+    /// manifest (the transaction's calldata also carries each (recordDigest, patient, category)). The consent
+    /// used for each record is the (patient, author) consent in force in this block.
+    event RecordBatchAnchored(bytes32 indexed root, address indexed author, uint32 count, bytes manifestCid);
     event RecordErased(bytes32 indexed recordId, address indexed patient, bytes32 batchRoot);
     /// @dev One event per run of consecutive entries with the same patient and authorisation;
     /// consentId is zero for EMERGENCY access without consent.
@@ -116,6 +111,7 @@ contract RecordRegistry is EIP712, Nonces {
     error InvalidCid(uint256 length);
     error InvalidPurpose(uint8 purpose);
     error InvalidBatchSize(uint256 size);
+    error InvalidBatchEntry(uint256 index);
     error RecordAlreadyAnchored(bytes32 recordId);
     error BatchAlreadyAnchored(bytes32 root);
     error UnknownRecord(bytes32 recordId);
@@ -148,7 +144,7 @@ contract RecordRegistry is EIP712, Nonces {
     function anchorRecord(NewRecord calldata record) external returns (bytes32 consentId) {
         _checkProvider(msg.sender);
         uint16 bit = _checkNewRecord(record);
-        ConsentPolicy.Consent memory c = _consentLedger.getConsent(record.patient, msg.sender);
+        ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(record.patient, msg.sender));
         if (!(c.isInForce(block.timestamp) && c.covers(bit, ConsentPolicy.TREATMENT) && c.coversDataAt(block.timestamp))) {
             revert NoConsent(record.patient, msg.sender, record.category, ConsentPolicy.TREATMENT);
         }
@@ -158,7 +154,7 @@ contract RecordRegistry is EIP712, Nonces {
 
     /// @notice Anchors one record under a patient-signed `UploadAuthorization` instead of a consent; the caller
     /// must be an active PROVIDER and the `author` the patient (or its delegate) signed for.
-    /// @param record The record anchor; recordId, patient, category and contentHash are signed.
+    /// @param record The record anchor; every field is signed (the CID as keccak256, per EIP-712 `bytes`).
     /// @param nonce The signer's current nonce in this contract.
     /// @param deadline Last valid block timestamp of the signature.
     /// @param signature 65-byte ECDSA signature by the patient or its delegate.
@@ -171,19 +167,7 @@ contract RecordRegistry is EIP712, Nonces {
         _checkProvider(msg.sender);
         _checkNewRecord(record);
         if (block.timestamp > deadline) revert ExpiredSignature(deadline);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                UPLOAD_AUTHORIZATION_TYPEHASH,
-                record.patient,
-                msg.sender,
-                record.recordId,
-                record.category,
-                record.contentHash,
-                nonce,
-                deadline
-            )
-        );
-        address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);
+        address signer = ECDSA.recoverCalldata(_uploadAuthorizationDigest(record, nonce, deadline), signature);
         if (signer != record.patient && signer != _consentLedger.delegateOf(record.patient)) {
             revert UnauthorizedSigner(record.patient, signer);
         }
@@ -194,8 +178,9 @@ contract RecordRegistry is EIP712, Nonces {
 
     /// @notice Anchors many records under one Merkle root (see the contract notes for the leaf format).
     /// Every entry needs the same consent as {anchorRecord}; grouping entries by patient saves gas.
-    /// @param entries The records, in tree order.
-    /// @param manifestCid Binary CID of the batch manifest in IPFS (recordId, contentHash, CID per entry).
+    /// @param entries The records; calldata order is leaf order (StandardMerkleTree `sortLeaves: false`;
+    /// submit them sorted by leaf hash to get the library's default sorted tree). Batch records supersede nothing.
+    /// @param manifestCid Binary CID of the batch manifest in IPFS (every record in full, in the same order).
     /// @return root The StandardMerkleTree root, the batch identifier.
     function anchorBatch(BatchEntry[] calldata entries, bytes calldata manifestCid) external returns (bytes32 root) {
         _checkProvider(msg.sender);
@@ -208,24 +193,23 @@ contract RecordRegistry is EIP712, Nonces {
         address runPatient;
         uint16 granted; // categories the current patient's consent allows for TREATMENT now
         for (uint256 i = 0; i < n; ++i) {
-            BatchEntry calldata e = entries[i];
-            if (e.patient != runPatient) {
-                runPatient = e.patient;
-                granted = _treatmentCategoriesNow(runPatient);
+            (bytes32 digest, address patient, uint8 category) = _batchEntryAt(entries, i);
+            if (patient != runPatient) {
+                runPatient = patient;
+                granted = _treatmentCategoriesNow(patient);
             }
-            uint16 bit = ConsentPolicy.categoryBit(e.category);
-            if (bit == 0) revert InvalidCategory(e.category);
-            if (granted & bit == 0) revert NoConsent(e.patient, msg.sender, e.category, ConsentPolicy.TREATMENT);
-            if (e.recordDigest == bytes32(0)) revert InvalidRecord(bytes32(0));
-            tree[2 * n - 2 - i] = _leaf(e.recordDigest, e.patient, e.category);
+            uint16 bit = ConsentPolicy.categoryBit(category);
+            if (bit == 0) revert InvalidCategory(category);
+            if (granted & bit == 0) revert NoConsent(patient, msg.sender, category, ConsentPolicy.TREATMENT);
+            if (digest == bytes32(0)) revert InvalidRecord(bytes32(0));
+            unchecked {
+                tree[2 * n - 2 - i] = _leaf(digest, patient, category);
+            }
         }
-        for (uint256 i = n - 1; i > 0; --i) {
-            tree[i - 1] = Hashes.commutativeKeccak256(tree[2 * i - 1], tree[2 * i]);
-        }
-        root = tree[0];
+        root = _buildTree(tree, n);
         if (_batches[root] != 0) revert BatchAlreadyAnchored(root);
         _batches[root] = uint256(uint160(msg.sender)) | (block.timestamp << 160) | (n << 200);
-        emit RecordBatchAnchored(root, msg.sender, uint32(n), manifestCid, entries);
+        emit RecordBatchAnchored(root, msg.sender, uint32(n), manifestCid);
     }
 
     // ---------------------------------------------------------------- erasure
@@ -242,7 +226,9 @@ contract RecordRegistry is EIP712, Nonces {
     /// @param deadline Last valid block timestamp of the signature.
     /// @param signature 65-byte ECDSA signature by the record's patient.
     function requestErasureBySig(bytes32 recordId, uint256 nonce, uint256 deadline, bytes calldata signature) external {
-        address patient = address(uint160(_records[recordId]));
+        uint256 word = _records[recordId];
+        if (word & (_ANCHORED << 208) == 0) revert UnknownRecord(recordId);
+        address patient = address(uint160(word));
         _checkErasureSignature(patient, recordId, nonce, deadline, signature);
         _eraseRecord(recordId, patient);
     }
@@ -286,8 +272,8 @@ contract RecordRegistry is EIP712, Nonces {
     /// @param purpose Exactly one purpose bit.
     function recordAccessed(bytes32 recordId, uint8 purpose) external {
         _checkReader(msg.sender, purpose);
-        AuthCache memory cache;
-        (address patient, bytes32 auth) = _authorise(cache, recordId, _records[recordId], purpose);
+        ReaderGrant memory grant;
+        (address patient, bytes32 auth) = _authorise(grant, recordId, _records[recordId], purpose);
         bytes32[] memory ids = new bytes32[](1);
         ids[0] = recordId;
         emit RecordsAccessed(patient, msg.sender, auth, purpose, ids);
@@ -301,20 +287,21 @@ contract RecordRegistry is EIP712, Nonces {
         _checkReader(msg.sender, purpose);
         uint256 n = recordIds.length;
         if (n == 0) revert InvalidBatchSize(0);
-        AuthCache memory cache;
+        ReaderGrant memory grant;
         uint256 runStart;
         address runPatient;
         bytes32 runAuth;
         for (uint256 i = 0; i < n; ++i) {
-            (address patient, bytes32 auth) = _authorise(cache, recordIds[i], _records[recordIds[i]], purpose);
+            bytes32 recordId = recordIds[i];
+            (address patient, bytes32 auth) = _authorise(grant, recordId, _records[recordId], purpose);
             if (i != 0 && (patient != runPatient || auth != runAuth)) {
-                emit RecordsAccessed(runPatient, msg.sender, runAuth, purpose, recordIds[runStart:i]);
+                _emitAccessRun(runPatient, runAuth, purpose, recordIds[runStart:i]);
                 runStart = i;
             }
             runPatient = patient;
             runAuth = auth;
         }
-        emit RecordsAccessed(runPatient, msg.sender, runAuth, purpose, recordIds[runStart:n]);
+        _emitAccessRun(runPatient, runAuth, purpose, recordIds[runStart:n]);
     }
 
     /// @notice Logs a read of a batch-anchored record, proven against its batch root.
@@ -337,8 +324,8 @@ contract RecordRegistry is EIP712, Nonces {
             (uint256(record.category) << 160) |
             (uint256(anchoredAt) << 168) |
             (_ANCHORED << 208);
-        AuthCache memory cache;
-        (address patient, bytes32 auth) = _authorise(cache, record.recordId, word, purpose);
+        ReaderGrant memory grant;
+        (address patient, bytes32 auth) = _authorise(grant, record.recordId, word, purpose);
         bytes32[] memory ids = new bytes32[](1);
         ids[0] = record.recordId;
         emit RecordsAccessed(patient, msg.sender, auth, purpose, ids);
@@ -437,12 +424,14 @@ contract RecordRegistry is EIP712, Nonces {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Per-call cache of the last patient's consent to the reader, and of its emergency permission.
-    struct AuthCache {
+    /// @dev The reader's authorisation for one patient, resolved once per run of entries of that patient.
+    struct ReaderGrant {
         address patient;
-        uint8 emergency; // 0 unknown, 1 allowed, 2 refused
+        uint16 categories; // categories the consent covers for the logged purpose now; 0 when not in force
+        uint40 dataFrom;
+        uint40 dataUntil; // 0 = open
+        uint8 emergency; // 0 not yet asked, 1 allowed, 2 refused
         bytes32 consentId;
-        ConsentPolicy.Consent consent;
     }
 
     function _checkProvider(address account) private view {
@@ -495,7 +484,7 @@ contract RecordRegistry is EIP712, Nonces {
     /// @dev Categories the patient's consent to the caller covers for TREATMENT right now (0 when none).
     function _treatmentCategoriesNow(address patient) private view returns (uint16) {
         if (patient == address(0)) revert InvalidAddress();
-        ConsentPolicy.Consent memory c = _consentLedger.getConsent(patient, msg.sender);
+        ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(patient, msg.sender));
         if (
             c.isInForce(block.timestamp) &&
             c.purposes & ConsentPolicy.TREATMENT != 0 &&
@@ -506,8 +495,79 @@ contract RecordRegistry is EIP712, Nonces {
         return 0;
     }
 
-    function _leaf(bytes32 digest, address patient, uint8 category) private pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(digest, patient, category))));
+    /// @dev keccak256(bytes.concat(keccak256(abi.encode(digest, patient, category)))), hashed in scratch memory
+    /// past the free-memory pointer so a 256-entry batch does not allocate 256 throw-away buffers.
+    function _uploadAuthorizationDigest(
+        NewRecord calldata record,
+        uint256 nonce,
+        uint256 deadline
+    ) private view returns (bytes32) {
+        bytes memory fields = abi.encode(
+            record.patient,
+            msg.sender,
+            record.recordId,
+            record.category,
+            record.contentHash,
+            keccak256(record.cid),
+            record.supersedes
+        );
+        return _hashTypedDataV4(keccak256(abi.encodePacked(UPLOAD_AUTHORIZATION_TYPEHASH, fields, nonce, deadline)));
+    }
+
+    function _leaf(bytes32 digest, address patient, uint8 category) private pure returns (bytes32 leaf) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, digest)
+            mstore(add(ptr, 0x20), patient)
+            mstore(add(ptr, 0x40), category)
+            mstore(0x00, keccak256(ptr, 0x60))
+            leaf := keccak256(0x00, 0x20)
+        }
+    }
+
+    /// @dev Reads entry `i` straight from calldata (the ABI decoder already bounds-checked the array); the
+    /// generic struct accessor costs several hundred gas per entry. Dirty high bits are refused, not masked.
+    function _batchEntryAt(
+        BatchEntry[] calldata entries,
+        uint256 i
+    ) private pure returns (bytes32 digest, address patient, uint8 category) {
+        uint256 rawPatient;
+        uint256 rawCategory;
+        assembly ("memory-safe") {
+            let e := add(entries.offset, mul(i, 0x60))
+            digest := calldataload(e)
+            rawPatient := calldataload(add(e, 0x20))
+            rawCategory := calldataload(add(e, 0x40))
+        }
+        if (rawPatient >> 160 != 0 || rawCategory > type(uint8).max) revert InvalidBatchEntry(i);
+        return (digest, address(uint160(rawPatient)), uint8(rawCategory));
+    }
+
+    /// @dev Fills the inner nodes of a StandardMerkleTree array whose last `n` slots hold the leaves
+    /// (node j = commutativeKeccak256(node 2j+1, node 2j+2), j from n-2 down to 0) and returns node 0.
+    /// Same result as Hashes.commutativeKeccak256 in a Solidity loop, without per-access bounds checks.
+    function _buildTree(bytes32[] memory tree, uint256 n) private pure returns (bytes32 root) {
+        assembly ("memory-safe") {
+            let base := add(tree, 0x20)
+            for {
+                let j := sub(n, 1)
+            } gt(j, 0) {
+                j := sub(j, 1)
+            } {
+                // inner node j-1 has children 2j-1 and 2j
+                let a := mload(add(base, shl(5, sub(shl(1, j), 1))))
+                let b := mload(add(base, shl(5, shl(1, j))))
+                if gt(a, b) {
+                    let t := a
+                    a := b
+                    b := t
+                }
+                mstore(0x00, a)
+                mstore(0x20, b)
+                mstore(add(base, shl(5, sub(j, 1))), keccak256(0x00, 0x40))
+            }
+            root := mload(base)
+        }
     }
 
     function _digest(BatchedRecord calldata record) private pure returns (bytes32) {
@@ -565,10 +625,14 @@ contract RecordRegistry is EIP712, Nonces {
         _useCheckedNonce(signer, nonce);
     }
 
+    function _emitAccessRun(address patient, bytes32 auth, uint8 purpose, bytes32[] calldata recordIds) private {
+        emit RecordsAccessed(patient, msg.sender, auth, purpose, recordIds);
+    }
+
     /// @dev Checks one access against the record word and returns its patient and the authorisation used:
     /// the consent id, or zero for EMERGENCY access by an allowed reader without a covering consent.
     function _authorise(
-        AuthCache memory cache,
+        ReaderGrant memory grant,
         bytes32 recordId,
         uint256 word,
         uint8 purpose
@@ -576,26 +640,32 @@ contract RecordRegistry is EIP712, Nonces {
         if (word & (_ANCHORED << 208) == 0) revert UnknownRecord(recordId);
         if (word & (_ERASED << 208) != 0) revert RecordIsErased(recordId);
         patient = address(uint160(word));
-        if (patient != cache.patient) {
-            cache.patient = patient;
-            cache.consent = _consentLedger.getConsent(patient, msg.sender);
-            cache.consentId = ConsentPolicy.consentId(patient, msg.sender, cache.consent.version);
-            cache.emergency = 0;
-        }
+        if (patient != grant.patient) _loadGrant(grant, patient, purpose);
         uint8 category = uint8(word >> 160);
+        uint256 dataTime = uint40(word >> 168);
         if (
-            cache.consent.isInForce(block.timestamp) &&
-            cache.consent.covers(ConsentPolicy.categoryBit(category), purpose) &&
-            cache.consent.coversDataAt(uint40(word >> 168))
+            grant.categories & (uint256(1) << category) != 0 &&
+            grant.dataFrom <= dataTime &&
+            (grant.dataUntil == 0 || dataTime < grant.dataUntil)
         ) {
-            return (patient, cache.consentId);
+            return (patient, grant.consentId);
         }
-        if (cache.emergency == 0) {
-            cache.emergency = purpose == ConsentPolicy.EMERGENCY && _emergencyAccessAllowed(msg.sender, patient)
+        if (grant.emergency == 0) {
+            grant.emergency = purpose == ConsentPolicy.EMERGENCY && _emergencyAccessAllowed(msg.sender, patient)
                 ? 1
                 : 2;
         }
-        if (cache.emergency != 1) revert NoConsent(patient, msg.sender, category, purpose);
+        if (grant.emergency != 1) revert NoConsent(patient, msg.sender, category, purpose);
         return (patient, bytes32(0));
+    }
+
+    function _loadGrant(ReaderGrant memory grant, address patient, uint8 purpose) private view {
+        ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(patient, msg.sender));
+        grant.patient = patient;
+        grant.categories = c.isInForce(block.timestamp) && c.purposes & purpose != 0 ? c.categories : 0;
+        grant.dataFrom = c.dataFrom;
+        grant.dataUntil = c.dataUntil;
+        grant.emergency = 0;
+        grant.consentId = ConsentPolicy.consentId(patient, msg.sender, c.version);
     }
 }
