@@ -1,0 +1,161 @@
+"""Typed access to the RecordRegistry: anchors, patient upload authorisations, erasure, the access log."""
+
+from __future__ import annotations
+
+from eth_utils import to_checksum_address
+from pydantic import BaseModel
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from ledger.chain import Ledger
+from ledger.eip712 import Domain, TypedMessage
+from ledger.transactions import TransactionSender
+from ledger.vocabulary import Purpose
+
+ZERO32 = b"\x00" * 32
+
+UPLOAD_AUTHORIZATION_TYPES = {
+    "UploadAuthorization": [
+        {"name": "patient", "type": "address"},
+        {"name": "author", "type": "address"},
+        {"name": "recordId", "type": "bytes32"},
+        {"name": "category", "type": "uint8"},
+        {"name": "contentHash", "type": "bytes32"},
+        {"name": "cid", "type": "bytes"},
+        {"name": "supersedes", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+REQUEST_ERASURE_TYPES = {"RequestErasure": [{"name": "patient", "type": "address"}, {"name": "recordId", "type": "bytes32"}, {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"}]}
+
+
+class NewRecord(BaseModel):
+    record_id: bytes
+    patient: str
+    category: int
+    content_hash: bytes
+    cid: bytes
+    supersedes: bytes = ZERO32
+
+    def as_tuple(self) -> tuple[bytes, str, int, bytes, bytes, bytes]:
+        return (self.record_id, to_checksum_address(self.patient), self.category, self.content_hash, self.cid, self.supersedes)
+
+
+class Anchor(BaseModel):
+    """A record's anchor as the chain recorded it (event RecordAnchored)."""
+
+    record_id: bytes
+    patient: str
+    author: str
+    category: int
+    content_hash: bytes
+    cid: bytes
+    supersedes: bytes
+    consent_id: bytes
+    block_number: int
+    transaction_hash: str
+
+
+class RecordState(BaseModel):
+    patient: str
+    category: int
+    anchored_at: int
+    erased: bool
+
+
+class Access(BaseModel):
+    patient: str
+    reader: str
+    consent_id: bytes
+    purpose: int
+    record_ids: list[bytes]
+    block_number: int
+    transaction_hash: str
+
+
+class RecordRegistry:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.contract: Contract = ledger.contract("RecordRegistry")
+
+    @property
+    def domain(self) -> Domain:
+        return Domain.of(self.contract)
+
+    # --- anchoring ---------------------------------------------------------------------------------
+    def anchor(self, author: TransactionSender, record: NewRecord) -> Anchor:
+        receipt = author.transact(self.contract.functions.anchorRecord(record.as_tuple()))
+        return self._anchor_from(receipt)
+
+    def upload_authorization(self, record: NewRecord, author: str, deadline: int, signer: str | None = None, nonce: int | None = None) -> TypedMessage:
+        """The message a patient (or delegate) signs so `author` may anchor `record` without a standing consent."""
+        record_id, patient, category, content_hash, cid, supersedes = record.as_tuple()
+        message = {
+            "patient": patient, "author": to_checksum_address(author), "recordId": record_id, "category": category, "contentHash": content_hash,
+            "cid": cid, "supersedes": supersedes, "nonce": self.nonce(signer or patient) if nonce is None else nonce, "deadline": deadline,
+        }
+        return TypedMessage(self.domain, "UploadAuthorization", UPLOAD_AUTHORIZATION_TYPES, message)
+
+    def anchor_with_authorization(self, author: TransactionSender, record: NewRecord, signed: TypedMessage, signature: bytes) -> Anchor:
+        m = signed.message
+        receipt = author.transact(self.contract.functions.anchorRecordWithAuthorization(record.as_tuple(), m["nonce"], m["deadline"], signature))
+        return self._anchor_from(receipt)
+
+    # --- erasure -----------------------------------------------------------------------------------
+    def erasure_message(self, patient: str, record_id: bytes, deadline: int, nonce: int | None = None) -> TypedMessage:
+        patient = to_checksum_address(patient)
+        message = {"patient": patient, "recordId": record_id, "nonce": self.nonce(patient) if nonce is None else nonce, "deadline": deadline}
+        return TypedMessage(self.domain, "RequestErasure", REQUEST_ERASURE_TYPES, message)
+
+    def relay_erasure(self, relayer: TransactionSender, signed: TypedMessage, signature: bytes) -> None:
+        m = signed.message
+        relayer.transact(self.contract.functions.requestErasureBySig(m["recordId"], m["nonce"], m["deadline"], signature))
+
+    # --- access log --------------------------------------------------------------------------------
+    def log_access(self, reader: TransactionSender, record_ids: list[bytes], purpose: Purpose) -> None:
+        if len(record_ids) == 1:
+            reader.transact(self.contract.functions.recordAccessed(record_ids[0], int(purpose)))
+        else:
+            reader.transact(self.contract.functions.recordsAccessed(record_ids, int(purpose)))
+
+    # --- reads -------------------------------------------------------------------------------------
+    def nonce(self, account: str) -> int:
+        return int(self.contract.functions.nonces(to_checksum_address(account)).call())
+
+    def state(self, record_id: bytes) -> RecordState | None:
+        patient, category, anchored_at, erased = self.contract.functions.getRecord(record_id).call()
+        if int(patient, 16) == 0:
+            return None
+        return RecordState(patient=patient, category=category, anchored_at=anchored_at, erased=erased)
+
+    def find_anchor(self, record_id: bytes) -> Anchor | None:
+        logs = self.contract.events.RecordAnchored().get_logs(argument_filters={"recordId": record_id}, from_block=0)
+        return self._anchor_from_log(logs[0]) if logs else None
+
+    def anchors_of(self, patient: str) -> list[Anchor]:
+        logs = self.contract.events.RecordAnchored().get_logs(argument_filters={"patient": to_checksum_address(patient)}, from_block=0)
+        return [self._anchor_from_log(log) for log in logs]
+
+    def accesses_of(self, patient: str) -> list[Access]:
+        logs = self.contract.events.RecordsAccessed().get_logs(argument_filters={"patient": to_checksum_address(patient)}, from_block=0)
+        return [
+            Access(
+                patient=log["args"]["patient"], reader=log["args"]["reader"], consent_id=bytes(log["args"]["consentId"]), purpose=log["args"]["purpose"],
+                record_ids=[bytes(r) for r in log["args"]["recordIds"]], block_number=log["blockNumber"], transaction_hash=log["transactionHash"].to_0x_hex(),
+            )
+            for log in logs
+        ]
+
+    def _anchor_from(self, receipt: dict) -> Anchor:  # type: ignore[type-arg]
+        (log,) = self.contract.events.RecordAnchored().process_receipt(receipt, errors=DISCARD)
+        return self._anchor_from_log(log)
+
+    @staticmethod
+    def _anchor_from_log(log: dict) -> Anchor:  # type: ignore[type-arg]
+        args = log["args"]
+        return Anchor(
+            record_id=bytes(args["recordId"]), patient=args["patient"], author=args["author"], category=args["category"], content_hash=bytes(args["contentHash"]),
+            cid=bytes(args["cid"]), supersedes=bytes(args["supersedes"]), consent_id=bytes(args["consentId"]), block_number=log["blockNumber"],
+            transaction_hash=log["transactionHash"].to_0x_hex(),
+        )
