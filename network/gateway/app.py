@@ -85,9 +85,12 @@ class Gateway:
         registry = self.registry.address()
         if method in ("eth_sendRawTransaction", "eth_estimateGas", "eth_getTransactionReceipt"):
             await self.funding.catch_up(registry)
+        if method == "eth_estimateGas" and params and isinstance(params[0], dict):
+            await self.funding.ensure_funded(params[0].get("from"))
         if method == "eth_sendRawTransaction":
             tx = decode_raw_transaction(params[0] if len(params) == 1 else None)
             await check_transaction_allowed(self.upstream, registry, tx)
+            await self.funding.ensure_funded(tx.sender)
         reply = await self.upstream.forward(forwarded)
         if method == "eth_getTransactionReceipt" and isinstance(reply.get("result"), dict):
             receipt = reply["result"]

@@ -23,6 +23,7 @@ class MemberFunding:
         self._scanned_through = -1
         self._registry: str | None = None
         self._scanned_hash: str | None = None
+        self._members: set[str] = set()
 
     async def catch_up(self, registry: str | None) -> None:
         if registry is None:
@@ -31,6 +32,7 @@ class MemberFunding:
         head_number = int(head["number"], 16)
         if registry != self._registry:
             self._registry, self._scanned_through = registry, -1
+            self._members.clear()
         elif self._scanned_through >= 0:
             if head_number == self._scanned_through and head["hash"] == self._scanned_hash:
                 return
@@ -42,8 +44,20 @@ class MemberFunding:
             [{"address": registry, "topics": [MEMBER_ADMITTED_TOPIC], "fromBlock": hex(self._scanned_through + 1), "toBlock": hex(head_number)}],
         )
         for log in logs:
-            await self.top_up(to_checksum_address("0x" + log["topics"][1][-40:]))
+            member = to_checksum_address("0x" + log["topics"][1][-40:])
+            self._members.add(member)
+            await self.top_up(member)
         self._scanned_through, self._scanned_hash = head_number, head["hash"]
+
+    async def ensure_funded(self, account: object) -> None:
+        """Top up one known member before it pays for gas (an operator revert may have taken funds back)."""
+        if isinstance(account, str) and len(account) == 42:
+            try:
+                member = to_checksum_address(account)
+            except ValueError:
+                return
+            if member in self._members:
+                await self.top_up(member)
 
     async def top_up(self, account: str) -> None:
         balance = int(await self._upstream.call("eth_getBalance", [account, "latest"]), 16)

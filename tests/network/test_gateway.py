@@ -111,3 +111,14 @@ def test_members_are_funded_by_the_operator(local_network: RunningNetwork) -> No
 
 def test_base_fee_is_not_zero(local_network: RunningNetwork) -> None:
     assert local_network.w3.eth.get_block("latest")["baseFeePerGas"] > 0
+
+
+def test_member_is_topped_up_again_when_funds_vanished(chain: RunningNetwork) -> None:
+    """An operator revert can take a top-up back without a new block; the next request restores it."""
+    governor = chain.governors[2]
+    rpc(chain.settings.gateway_url, "eth_estimateGas", [{"from": governor.address, "to": governor.address}])
+    chain.operator_w3.provider.make_request("anvil_setBalance", [governor.address, "0x0"])
+    w3 = chain.w3
+    raw = signed_transfer(governor, chain.settings.chain_id, w3.eth.get_transaction_count(governor.address), to=governor.address)
+    tx_hash = rpc(chain.settings.gateway_url, "eth_sendRawTransaction", [raw])["result"]
+    assert w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)["status"] == 1
