@@ -18,7 +18,7 @@ DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="where the n
 
 
 def _network(data_dir: Path | None) -> LocalNetwork:
-    return LocalNetwork(NetworkSettings(data_dir=data_dir) if data_dir else NetworkSettings())
+    return LocalNetwork(NetworkSettings.load(data_dir))
 
 
 @app.command()

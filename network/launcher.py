@@ -53,7 +53,7 @@ class LocalNetwork:
     def up(self, genesis: Path | None = None) -> UpReport:
         s = self.settings
         report = UpReport()
-        s.root.mkdir(parents=True, exist_ok=True)
+        s.save()
         if genesis is not None:
             shutil.copyfile(genesis, self.genesis_file)
         install_solc()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -28,6 +30,26 @@ class NetworkSettings(BaseSettings):
     ipfs_server_script: Path = REPO_ROOT / "network/ipfs/server.mjs"
     max_request_bytes: int = 2 * 1024 * 1024
     max_add_bytes: int = 64 * 1024 * 1024
+
+    @classmethod
+    def load(cls, data_dir: Path | None = None) -> "NetworkSettings":
+        """Settings of the network kept in `data_dir`: the ports it was started with, unless the environment says otherwise."""
+        base = cls(data_dir=data_dir) if data_dir else cls()
+        try:
+            saved = json.loads(base.saved_file.read_text())
+        except (OSError, ValueError):
+            return base
+        overrides = {key: value for key, value in saved.items() if f"HEALTHSILK_{key.upper()}" not in os.environ and key in cls.model_fields}
+        return base.model_copy(update=overrides)
+
+    def save(self) -> None:
+        """Remember the ports and chain id next to the data, so later commands find the running network."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.saved_file.write_text(json.dumps({"chain_id": self.chain_id, "gateway_port": self.gateway_port, "anvil_port": self.anvil_port, "ipfs_port": self.ipfs_port}))
+
+    @property
+    def saved_file(self) -> Path:
+        return self.root / "network.json"
 
     @cached_property
     def root(self) -> Path:

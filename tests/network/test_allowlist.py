@@ -20,7 +20,7 @@ def test_allowlist_lists_exactly_the_active_members(chain: RunningNetwork, tmp_p
     registry.approve(ledger.sender(chain.governors[1]), proposal)
 
     out = tmp_path / "accounts-allowlist.toml"
-    result = CliRunner().invoke(app, ["network", "allowlist", "--out", str(out), "--data-dir", str(chain.settings.root)], env={"HEALTHSILK_GATEWAY_PORT": str(chain.settings.gateway_port)})
+    result = CliRunner().invoke(app, ["network", "allowlist", "--out", str(out), "--data-dir", str(chain.settings.root)])
     assert result.exit_code == 0, result.output
     listed = tomllib.loads(out.read_text())["accounts-allowlist"]
     assert listed == sorted(governor.address for governor in chain.governors[:2])
