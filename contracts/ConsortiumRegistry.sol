@@ -13,6 +13,13 @@ import {Roles} from "./libraries/Roles.sol";
 /// always mirrors the roles of *active* members (roles are revoked on suspension and re-granted on
 /// reinstatement), while the member record keeps the assigned role flags. Events carry everything an
 /// auditor needs to rebuild the directory without reading storage.
+///
+/// Vote validity: an approval counts only while its caster has held an active GOVERNOR role without
+/// interruption since casting it. Suspension or losing GOVERNOR makes the vote lapse for good; if the
+/// governor is later reinstated or re-promoted it starts a new *governor term* and may vote again, but the
+/// lapsed vote never counts again (so a proposal's tally never depends on when votes are re-counted).
+/// Each pending proposal keeps its approvers (with the term they voted in); every approval drops lapsed
+/// entries and counts the rest, so at most `quorum - 1` are ever stored and every loop is bounded by quorum.
 contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
     // Role bit flags used in proposals and views; AccessControl holds the bytes32 role membership.
     uint8 public constant GOVERNOR_FLAG = 1;
@@ -79,9 +86,17 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         MemberStatus status;
         uint64 admittedAt;
         uint64 updatedAt;
+        // Bumped each time the member becomes an active governor; 0 while it never was one.
+        uint32 governorTerm;
         string name;
         bytes hpkePublicKey;
         string endpoint;
+    }
+
+    // One slot: who approved and in which of their governor terms.
+    struct Approval {
+        address governor;
+        uint32 governorTerm;
     }
 
     struct ProposalRecord {
@@ -89,7 +104,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         uint64 createdAt;
         ProposalKind kind;
         ProposalStatus status;
-        uint8 approvals;
+        // Pending: entries in `approvals` (valid at the last vote, < quorum); Executed: the approvals it passed with.
+        uint8 approvalCount;
         address proposer;
         uint64 expiresAt;
         // Payload, kept so execution applies exactly what was voted on.
@@ -99,6 +115,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         string reason;
         bytes hpkePublicKey;
         string endpoint;
+        // Indexed 0 .. approvalCount - 1 while pending; a mapping, not an array, so no length slot is written.
+        mapping(uint256 index => Approval) approvals;
     }
 
     uint8 private immutable _quorum;
@@ -109,7 +127,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
     uint256 private _activeGovernorCount;
 
     mapping(uint256 proposalId => ProposalRecord) private _proposals;
-    mapping(uint256 proposalId => mapping(address governor => bool)) private _approvals;
+    /// @dev The governor term a recorded approval was cast in (0 = none): O(1) double-vote checks.
+    mapping(uint256 proposalId => mapping(address governor => uint32 governorTerm)) private _approvalTerms;
     uint256 private _proposalCount;
 
     event MemberAdmitted(
@@ -251,17 +270,23 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         _approve(proposalId, p);
     }
 
-    /// @notice Records the caller's approval; the proposal executes in this call once it reaches quorum.
+    /// @notice Records the caller's approval; the proposal executes in this call once the approvals that
+    /// still count (see the contract's vote-validity rule) reach quorum.
     /// @dev If the subject's state changed since the proposal (e.g. already suspended), execution reverts
-    /// with the relevant error and the vote is not recorded.
+    /// with the relevant error and the vote is not recorded. A governor whose earlier vote lapsed
+    /// (suspended or demoted, then reinstated or re-promoted) may approve again.
     /// @param proposalId The proposal to approve.
     function approve(uint256 proposalId) external {
-        _requireActiveGovernor(_msgSender());
+        address governor = _msgSender();
+        _requireActiveGovernor(governor);
         ProposalRecord storage p = _proposals[proposalId];
         if (p.status == ProposalStatus.None) revert UnknownProposal(proposalId);
         if (p.status == ProposalStatus.Executed) revert ProposalAlreadyExecuted(proposalId);
         if (block.timestamp >= p.expiresAt) revert ProposalExpired(proposalId, p.expiresAt);
-        if (_approvals[proposalId][_msgSender()]) revert AlreadyApproved(proposalId, _msgSender());
+        // The caller is an active governor, so its term is >= 1 and an unrecorded vote (0) never matches.
+        if (_approvalTerms[proposalId][governor] == _members[governor].governorTerm) {
+            revert AlreadyApproved(proposalId, governor);
+        }
         _approve(proposalId, p);
     }
 
@@ -358,6 +383,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
     }
 
     /// @notice A proposal's header. `status` stays Pending after expiry; compare `expiresAt` with the clock.
+    /// @dev `approvals`: for a Pending proposal, the recorded approvals that still count now (casters still
+    /// active governors in the term they voted in); for an Executed one, the approvals it executed with.
     /// @param id The proposal id.
     function proposal(
         uint256 id
@@ -376,7 +403,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
     {
         ProposalRecord storage p = _proposals[id];
         if (p.status == ProposalStatus.None) revert UnknownProposal(id);
-        return (p.kind, p.subject, p.proposer, p.createdAt, p.expiresAt, p.approvals, p.status);
+        approvals = p.status == ProposalStatus.Executed ? p.approvalCount : _validApprovals(p);
+        return (p.kind, p.subject, p.proposer, p.createdAt, p.expiresAt, approvals, p.status);
     }
 
     /// @notice What a proposal would apply, so governors can check it before voting.
@@ -404,9 +432,16 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         return p.status == ProposalStatus.Pending && block.timestamp < p.expiresAt;
     }
 
-    /// @notice Whether `governor` approved proposal `id` (the proposer always has).
+    /// @notice Whether `governor` holds an approval of proposal `id` that counts (the proposer's counts from the start).
+    /// @dev Pending: recorded and its caster still an active governor in the same term. Executed: among the
+    /// approvals the proposal executed with.
+    /// @param id The proposal id.
+    /// @param governor The account to check.
     function hasApproved(uint256 id, address governor) external view returns (bool) {
-        return _approvals[id][governor];
+        uint32 term = _approvalTerms[id][governor];
+        if (term == 0) return false;
+        if (_proposals[id].status == ProposalStatus.Executed) return true;
+        return _counts(Approval({governor: governor, governorTerm: term}));
     }
 
     /// @notice Number of proposals created so far (the highest id).
@@ -472,14 +507,54 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         emit ProposalCreated(proposalId, kind, subject, proposer, expiresAt);
     }
 
-    /// @dev Records the caller's vote and executes at quorum; callers have checked eligibility.
+    /// @dev Drops lapsed approvals, records the caller's vote and executes at quorum; callers have checked
+    /// eligibility. The executing vote is not stored as an entry: nothing re-counts an executed proposal.
     function _approve(uint256 proposalId, ProposalRecord storage p) private {
         address governor = _msgSender();
-        _approvals[proposalId][governor] = true;
-        uint8 approvals = p.approvals + 1;
-        p.approvals = approvals;
+        uint32 term = _members[governor].governorTerm;
+        uint8 approvals = _dropLapsedApprovals(proposalId, p) + 1;
+        bool executes = approvals >= _quorum;
+        if (!executes) p.approvals[approvals - 1] = Approval({governor: governor, governorTerm: term});
+        p.approvalCount = approvals;
+        _approvalTerms[proposalId][governor] = term;
         emit ProposalApproved(proposalId, governor, approvals);
-        if (approvals >= _quorum) _execute(proposalId, p);
+        if (executes) _execute(proposalId, p);
+    }
+
+    /// @dev Removes (swap with the last entry) the approvals that no longer count; returns how many remain,
+    /// which is below quorum (the proposal would have executed otherwise). Order is irrelevant, and a lapsed
+    /// vote can never count again, so forgetting it changes no future tally.
+    function _dropLapsedApprovals(uint256 proposalId, ProposalRecord storage p) private returns (uint8 count) {
+        count = p.approvalCount;
+        uint8 i = 0;
+        while (i < count) {
+            Approval memory approval = p.approvals[i];
+            if (_counts(approval)) {
+                ++i;
+                continue;
+            }
+            --count;
+            if (i != count) p.approvals[i] = p.approvals[count];
+            delete p.approvals[count];
+            delete _approvalTerms[proposalId][approval.governor];
+        }
+    }
+
+    function _validApprovals(ProposalRecord storage p) private view returns (uint8 count) {
+        uint8 stored = p.approvalCount;
+        for (uint8 i = 0; i < stored; ++i) {
+            if (_counts(p.approvals[i])) ++count;
+        }
+    }
+
+    /// @dev A vote counts while its caster is an active governor in the term it voted in: every lapse
+    /// (suspension, losing GOVERNOR) is followed by a new term before the account can govern again.
+    function _counts(Approval memory approval) private view returns (bool) {
+        MemberRecord storage m = _members[approval.governor];
+        return
+            m.status == MemberStatus.Active &&
+            m.roles & GOVERNOR_FLAG != 0 &&
+            m.governorTerm == approval.governorTerm;
     }
 
     /// @dev Re-checks the subject's current state (it may have changed since the proposal) and applies
@@ -534,7 +609,7 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         m.endpoint = endpoint;
         _memberList.push(account);
         _grantRoleFlags(account, roles);
-        if (roles & GOVERNOR_FLAG != 0) ++_activeGovernorCount;
+        if (roles & GOVERNOR_FLAG != 0) _beginGovernorTerm(m);
         emit MemberAdmitted(account, name, country, roles, hpkePublicKey, endpoint, proposalId);
     }
 
@@ -543,7 +618,7 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         m.status = MemberStatus.Suspended;
         m.updatedAt = uint64(block.timestamp);
         _revokeRoleFlags(account, m.roles);
-        if (m.roles & GOVERNOR_FLAG != 0) --_activeGovernorCount;
+        if (m.roles & GOVERNOR_FLAG != 0) _endGovernorTerm();
         emit MemberSuspended(account, reason, proposalId);
     }
 
@@ -552,7 +627,7 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         m.status = MemberStatus.Active;
         m.updatedAt = uint64(block.timestamp);
         _grantRoleFlags(account, m.roles);
-        if (m.roles & GOVERNOR_FLAG != 0) ++_activeGovernorCount;
+        if (m.roles & GOVERNOR_FLAG != 0) _beginGovernorTerm(m);
         emit MemberReinstated(account, proposalId);
     }
 
@@ -567,8 +642,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
             _grantRoleFlags(account, roles & ~previousRoles);
             bool wasGovernor = previousRoles & GOVERNOR_FLAG != 0;
             bool isGovernor = roles & GOVERNOR_FLAG != 0;
-            if (wasGovernor && !isGovernor) --_activeGovernorCount;
-            else if (!wasGovernor && isGovernor) ++_activeGovernorCount;
+            if (wasGovernor && !isGovernor) _endGovernorTerm();
+            else if (!wasGovernor && isGovernor) _beginGovernorTerm(m);
         }
         emit MemberRolesChanged(account, previousRoles, roles, proposalId);
     }
@@ -579,6 +654,17 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         m.endpoint = endpoint;
         m.updatedAt = uint64(block.timestamp);
         emit MemberKeysRotated(account, hpkePublicKey, endpoint, proposalId);
+    }
+
+    /// @dev A new term invalidates any vote the member cast before its last lapse.
+    function _beginGovernorTerm(MemberRecord storage m) private {
+        ++m.governorTerm;
+        ++_activeGovernorCount;
+    }
+
+    /// @dev The member's votes lapse because `_counts` requires an active governor; the term stays until the next begins.
+    function _endGovernorTerm() private {
+        --_activeGovernorCount;
     }
 
     function _grantRoleFlags(address account, uint8 roles) private {

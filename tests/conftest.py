@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,3 +91,6 @@ def chain(local_network: RunningNetwork) -> Iterator[RunningNetwork]:
         yield local_network
     finally:
         operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        # A revert keeps anvil's time offset from evm_increaseTime; put the clock back on the wall clock.
+        head = operator.eth.get_block("latest")["timestamp"]
+        operator.provider.make_request("evm_setTime", [max(int(time.time()), head + 1)])  # type: ignore[arg-type]

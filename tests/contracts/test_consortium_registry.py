@@ -1,5 +1,6 @@
 """ConsortiumRegistry through the permissioning gateway: genesis, k-of-n votes, validation, suspension,
-role changes, key rotation, expiry, pagination, and the directory rebuilt from events alone.
+role changes, key rotation, expiry, lapsed votes (suspended / demoted governors), pagination, the Python
+wrapper's validation and reads, and the directory rebuilt from events alone.
 
 Pure validation properties use eth_call (`.call()`), so hypothesis needs no transaction per example;
 everything that changes state takes the `chain` fixture (snapshot/revert around the test).
@@ -19,6 +20,8 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
@@ -26,7 +29,7 @@ from web3.types import TxReceipt
 from ledger.chain import Ledger
 from ledger.compile import load_artifact
 from ledger.errors import ContractRevert, TransactionFailed
-from ledger.registry import ConsortiumRegistry, Member, MemberApplication
+from ledger.registry import ConsortiumRegistry, Member, MemberApplication, ProposalPayload
 from ledger.roles import Role, role_names
 from ledger.transactions import TransactionSender
 from tests.conftest import GOVERNOR_COUNTRIES, RunningNetwork, throwaway_account
@@ -55,6 +58,12 @@ VALID_INPUT: dict[str, Any] = {
     "key": b"\x02" * 32,
     "endpoint": "https://lokossa.example/api",
 }
+
+
+def clinic_application(**overrides: Any) -> MemberApplication:
+    """The wrapper's application for the valid clinic, with some fields replaced."""
+    fields = {"address": CLINIC.address, "name": "Clinic", "country": "BJ", "roles": ["PROVIDER"], "hpke_public_key": b"k"} | overrides
+    return MemberApplication(**fields)
 
 
 def member_input(**overrides: Any) -> tuple[str, str, bytes, int, bytes, str]:
@@ -150,20 +159,6 @@ class Consortium:
             "head": (head["number"], head["hash"]), "members": addresses, "details": details,
             "proposals": proposal_count, "governors": active_governors, "nonces": nonces,
         }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def funded_governors(local_network: RunningNetwork) -> None:
-    """Let the gateway top up the genesis governors *before* any `chain` snapshot.
-
-    The gateway funds members with anvil_setBalance when it first sees a gas request. If that happens
-    inside a snapshot, evm_revert undoes the balances while the gateway (no new block seen) believes
-    they are funded, and the next test fails with "insufficient funds".
-    """
-    governor = local_network.governors[0].address
-    rpc(local_network.settings.gateway_url, "eth_estimateGas", [{"from": governor, "to": governor}])
-    w3 = local_network.w3
-    assert all(w3.eth.get_balance(account.address) > 0 for account in local_network.governors)
 
 
 @pytest.fixture
@@ -452,9 +447,11 @@ def test_boundary_admission_is_accepted_and_stored_exactly(consortium: Consortiu
 
 def test_a_refused_proposal_sends_nothing(consortium: Consortium) -> None:
     before = consortium.state()
-    application = MemberApplication(address=CLINIC.address, name="Clinic", country="bj", roles=["PROVIDER"], hpke_public_key=b"k")
-    with reverts("InvalidCountryCode", country=b"bj"):
-        consortium.registry.propose_admission(consortium.governors[0], application)
+    with pytest.raises(ValidationError, match="ISO 3166-1 alpha-2"):  # caught by the wrapper, before any transaction
+        clinic_application(country="bj")
+    # Well-formed, but only the chain knows the account is already a member.
+    with reverts("AlreadyMember", account=GOVERNOR_ADDRESSES[1]):
+        consortium.registry.propose_admission(consortium.governors[0], clinic_application(address=GOVERNOR_ADDRESSES[1]))
     assert consortium.state() == before
 
 
@@ -788,6 +785,114 @@ def test_stale_suspension_reinstatement_and_role_change_revert_at_execution(cons
 
 
 # --------------------------------------------------------------------------------------------------
+# Vote validity: an approval counts only while its caster stays an active governor
+# --------------------------------------------------------------------------------------------------
+
+
+def approvals_in(c: Consortium, receipt: TxReceipt) -> list[int]:
+    return [event["approvals"] for event in events_of(c, receipt, "ProposalApproved")]
+
+
+def votes(c: Consortium, proposal_id: int) -> list[bool]:
+    return [c.registry.has_approved(proposal_id, address) for address in GOVERNOR_ADDRESSES]
+
+
+def test_a_suspended_proposers_vote_no_longer_counts(consortium: Consortium) -> None:
+    c, f = consortium, consortium.fns
+    gov2 = GOVERNOR_ADDRESSES[2]
+    proposal_id = c.registry.propose_admission(c.governors[2], clinic_application())
+    assert c.registry.proposal(proposal_id).approvals == 1 and votes(c, proposal_id) == [False, False, True]
+    c.suspend(gov2)
+    # The views show the lapse at once, before any vote re-counts the proposal.
+    assert c.registry.proposal(proposal_id).approvals == 0 and votes(c, proposal_id) == [False, False, False]
+    assert c.registry.is_proposal_open(proposal_id)
+    receipt = c.governors[0].transact(f.approve(proposal_id))
+    # A plain counter would have reached quorum 2 here and admitted the clinic.
+    assert approvals_in(c, receipt) == [1] and events_of(c, receipt, "ProposalExecuted") == []
+    assert c.registry.member(CLINIC.address) is None and c.registry.proposal(proposal_id).approvals == 1
+    receipt = c.governors[1].transact(f.approve(proposal_id))
+    assert approvals_in(c, receipt) == [2] and events_of(c, receipt, "ProposalExecuted") == [{"proposalId": proposal_id}]
+    assert f.isActiveMember(CLINIC.address).call()
+    header = c.registry.proposal(proposal_id)
+    assert (header.approvals, header.executed) == (2, True) and votes(c, proposal_id) == [True, True, False]
+
+
+@pytest.mark.parametrize("vote_while_suspended", [False, True], ids=["reinstated-before-next-vote", "vote-while-suspended"])
+def test_a_reinstated_governors_lapsed_vote_stays_lapsed_but_it_may_vote_again(consortium: Consortium, vote_while_suspended: bool) -> None:
+    c, f = consortium, consortium.fns
+    gov2 = GOVERNOR_ADDRESSES[2]
+    proposal_id = c.registry.propose_admission(c.governors[2], clinic_application())
+    c.suspend(gov2)
+    if vote_while_suspended:
+        assert not c.registry.approve(c.governors[0], proposal_id)
+    c.reinstate(gov2)
+    assert f.isActiveMember(gov2).call() and f.activeGovernorCount().call() == 3
+    # Same outcome whether or not a vote re-counted the proposal in between: the old vote never revives.
+    assert c.registry.proposal(proposal_id).approvals == int(vote_while_suspended) and not c.registry.has_approved(proposal_id, gov2)
+    if not vote_while_suspended:
+        assert not c.registry.approve(c.governors[0], proposal_id)  # 1 of 2
+    assert c.registry.member(CLINIC.address) is None
+    # Reinstated, the governor is in a new term: its fresh vote is accepted (not AlreadyApproved) and decides.
+    receipt = c.governors[2].transact(f.approve(proposal_id))
+    assert approvals_in(c, receipt) == [2] and events_of(c, receipt, "ProposalExecuted") == [{"proposalId": proposal_id}]
+    assert f.isActiveMember(CLINIC.address).call() and votes(c, proposal_id) == [True, False, True]
+
+
+def test_a_demoted_governors_vote_no_longer_counts(consortium: Consortium) -> None:
+    c, f = consortium, consortium.fns
+    gov2 = GOVERNOR_ADDRESSES[2]
+    proposal_id = c.registry.propose_admission(c.governors[2], clinic_application())
+    c.passed(lambda governor: c.registry.propose_role_change(governor, gov2, Role.AUDITOR))
+    assert f.isActiveMember(gov2).call() and not f.hasActiveRole(Role.GOVERNOR.role_id, gov2).call()
+    assert c.registry.proposal(proposal_id).approvals == 0 and not c.registry.has_approved(proposal_id, gov2)
+    before = c.state()
+    with reverts("NotActiveGovernor", account=gov2):
+        c.governors[2].transact(f.approve(proposal_id))
+    assert c.state() == before
+    assert not c.registry.approve(c.governors[0], proposal_id)
+    assert c.registry.member(CLINIC.address) is None
+    # Promoted again, it starts a new term: the vote cast before the demotion still does not count.
+    c.passed(lambda governor: c.registry.propose_role_change(governor, gov2, Role.GOVERNOR | Role.AUDITOR))
+    assert c.registry.proposal(proposal_id).approvals == 1 and not c.registry.has_approved(proposal_id, gov2)
+    assert c.registry.approve(c.governors[2], proposal_id) and f.isActiveMember(CLINIC.address).call()
+
+
+def deploy_registry(c: Consortium, founders: list[tuple[str, str, bytes, int, bytes, str]], quorum: int) -> Contract:
+    """A second registry; its founders must be session members so the gateway carries their transactions."""
+    receipt = c.governors[0].deploy(creation_code(c, founders, quorum, LIFETIME))
+    return c.ledger.w3.eth.contract(address=receipt["contractAddress"], abi=c.registry.contract.abi)
+
+
+def test_with_quorum_three_a_lapsed_first_approval_is_dropped_and_the_rest_still_count(consortium: Consortium) -> None:
+    c = consortium
+    c.admit(CLINIC)
+    gov0, gov1, gov2, clinic = *c.governors, c.sender(CLINIC)
+    registry = deploy_registry(c, [genesis_input(sender.address) for sender in (gov0, gov1, gov2, clinic)], quorum=3)
+    f = registry.functions
+
+    def approved(receipt: TxReceipt) -> tuple[list[int], bool]:
+        tallies = [event["args"]["approvals"] for event in registry.events.ProposalApproved().process_receipt(receipt, errors=DISCARD)]
+        return tallies, bool(registry.events.ProposalExecuted().process_receipt(receipt, errors=DISCARD))
+
+    gov0.transact(f.proposeAdmission(member_input(account=INSURER.address)))
+    assert approved(gov1.transact(f.approve(1))) == ([2], False)
+    # Suspend gov0, the first recorded approver (3 of the 4 governors vote).
+    gov1.transact(f.proposeSuspension(gov0.address, "audit"))
+    gov2.transact(f.approve(2))
+    assert approved(clinic.transact(f.approve(2))) == ([3], True)
+    assert f.proposal(1).call()[5] == 1 and not f.hasApproved(1, gov0.address).call() and f.hasApproved(1, gov1.address).call()
+    # gov2's vote drops gov0's entry and counts gov1 + gov2: a plain counter would have executed at 3.
+    assert approved(gov2.transact(f.approve(1))) == ([2], False)
+    assert not f.isActiveMember(INSURER.address).call()
+    with reverts("AlreadyApproved", proposalId=1, governor=gov1.address):
+        gov1.transact(f.approve(1))
+    assert approved(clinic.transact(f.approve(1))) == ([3], True)
+    assert f.isActiveMember(INSURER.address).call()
+    assert list(f.proposal(1).call()[5:]) == [3, 2]  # executed with 3 approvals
+    assert [f.hasApproved(1, sender.address).call() for sender in (gov0, gov1, gov2, clinic)] == [False, True, True, True]
+
+
+# --------------------------------------------------------------------------------------------------
 # Pagination, directory, find
 # --------------------------------------------------------------------------------------------------
 
@@ -872,6 +977,107 @@ def test_events_alone_rebuild_the_directory(consortium: Consortium) -> None:
     assert kinds == [ADMIT, ADMIT, SUSPEND, CHANGE_ROLES, ROTATE_KEYS, CHANGE_ROLES, REINSTATE, SUSPEND]
     assert replayed == c.registry.directory()
     assert len(replayed) == 5 and replayed[3].roles == ["PHARMACY"] and replayed[4].endpoint == "https://kz.example"
+
+
+# --------------------------------------------------------------------------------------------------
+# The Python wrapper: validation before any transaction, and what a governor reads before voting
+# --------------------------------------------------------------------------------------------------
+
+
+def bad_checksum(address: str) -> str:
+    """`address` with the case of its first letter flipped: hex-valid, EIP-55-invalid."""
+    index = next(i for i, char in enumerate(address) if i >= 2 and char.isalpha())
+    return address[:index] + address[index].swapcase() + address[index + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        pytest.param({"country": "bj"}, "country", "ISO 3166-1 alpha-2", id="lowercase-country"),
+        pytest.param({"country": "BEN"}, "country", "ISO 3166-1 alpha-2", id="alpha-3-country"),
+        pytest.param({"country": "BJ\n"}, "country", "ISO 3166-1 alpha-2", id="country-trailing-newline"),
+        pytest.param({"roles": []}, "roles", "at least one role", id="no-roles"),
+        pytest.param({"roles": ["PROVIDER", "DOCTOR"]}, "roles", "unknown role 'DOCTOR'", id="unknown-role"),
+        pytest.param({"name": ""}, "name", "1 to 64 bytes", id="empty-name"),
+        pytest.param({"name": "x" * 65}, "name", "got 65", id="name-65"),
+        pytest.param({"name": "é" * 33}, "name", "got 66", id="name-counted-in-utf8-bytes"),
+        pytest.param({"endpoint": "e" * 257}, "endpoint", "at most 256 bytes", id="endpoint-257"),
+        pytest.param({"hpke_public_key": b""}, "hpke_public_key", "1 to 1300 bytes (got 0)", id="empty-key"),
+        pytest.param({"hpke_public_key": b"k" * 1301}, "hpke_public_key", "got 1301", id="key-1301"),
+        pytest.param({"hpke_public_key": "a text key"}, "hpke_public_key", "0x-prefixed hex", id="key-as-text"),
+        pytest.param({"address": "0x" + "zz" * 20}, "address", "not an Ethereum address", id="non-hex-address"),
+        pytest.param({"address": CLINIC.address[:-1]}, "address", "not an Ethereum address", id="short-address"),
+        pytest.param({"address": ZERO_ADDRESS}, "address", "zero address", id="zero-address"),
+        pytest.param({"address": bad_checksum(CLINIC.address)}, "address", "invalid EIP-55 checksum", id="bad-checksum"),
+        pytest.param({"website": "https://x.example"}, "website", "Extra inputs are not permitted", id="unknown-field"),
+    ],
+)
+def test_member_application_refuses_bad_input_with_a_clear_error(overrides: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        clinic_application(**overrides)
+    (error,) = info.value.errors()
+    assert error["loc"] == (field,) and message in error["msg"], error
+
+
+def test_member_application_normalises_what_it_accepts() -> None:
+    application = clinic_application(
+        address=CLINIC.address.lower(), name=VALID_INPUT["name"], roles=["payer", " Provider "],
+        hpke_public_key="0x" + VALID_INPUT["key"].hex(), endpoint=VALID_INPUT["endpoint"],
+    )
+    assert application.address == CLINIC.address and application.roles == ["PROVIDER", "PAYER"]
+    assert application.as_tuple() == member_input(roles=int(Role.PROVIDER | Role.PAYER))
+    boundary = clinic_application(name="€" * 21 + "x", country="ZZ", hpke_public_key=b"k" * 1300, endpoint="e" * 256)
+    assert boundary.as_tuple()[1:] == ("€" * 21 + "x", b"ZZ", int(Role.PROVIDER), b"k" * 1300, "e" * 256)
+
+
+@pytest.mark.parametrize("text", ["0x" + "zz" * 20, "0x" + "g" * 40, bad_checksum(GOVERNOR_ADDRESSES[0])], ids=["non-hex", "g", "bad-checksum"])
+def test_find_refuses_a_malformed_address_instead_of_crashing(reader: Consortium, text: str) -> None:
+    with pytest.raises(ValueError, match="not an Ethereum address|invalid EIP-55 checksum"):
+        reader.registry.find(text)
+    with pytest.raises(ValueError, match="not an Ethereum address|invalid EIP-55 checksum"):
+        reader.registry.member(text)
+    # Text that is not address-shaped is a name lookup.
+    assert reader.registry.find("0x12") is None and reader.registry.find("0x" + "zz" * 21) is None
+    assert reader.registry.find(GOVERNOR_ADDRESSES[0].upper().replace("0X", "0x")) == reader.registry.member(GOVERNOR_ADDRESSES[0])
+
+
+def test_governors_can_read_what_they_vote_on(consortium: Consortium) -> None:
+    c = consortium
+    gov0, gov1, _ = GOVERNOR_ADDRESSES
+    c.admit(CLINIC)
+    insurer = MemberApplication(
+        address=INSURER.address.lower(), name="Benin Health Insurance Fund", country="BJ", roles=["payer"],
+        hpke_public_key="0x" + "05" * 32, endpoint="https://insurer.example",
+    )
+    admit = c.registry.propose_admission(c.governors[0], insurer)
+    suspend = c.registry.propose_suspension(c.governors[1], CLINIC.address, "licence lapsed")
+    change = c.registry.propose_role_change(c.governors[0], CLINIC.address, Role.PROVIDER | Role.EMERGENCY)
+    rotate = c.registry.propose_key_rotation(c.governors[2], CLINIC.address, b"\x07" * 32, "https://new.example")
+    assert c.registry.proposal_payload(admit) == ProposalPayload(
+        proposal_id=admit, kind="ADMIT", subject=INSURER.address, name="Benin Health Insurance Fund", country="BJ",
+        roles=["PAYER"], hpke_public_key="0x" + "05" * 32, endpoint="https://insurer.example",
+    )
+    assert c.registry.proposal_payload(suspend) == ProposalPayload(proposal_id=suspend, kind="SUSPEND", subject=CLINIC.address, reason="licence lapsed")
+    assert c.registry.proposal_payload(change) == ProposalPayload(proposal_id=change, kind="CHANGE_ROLES", subject=CLINIC.address, roles=["PROVIDER", "EMERGENCY"])
+    assert c.registry.proposal_payload(rotate) == ProposalPayload(
+        proposal_id=rotate, kind="ROTATE_KEYS", subject=CLINIC.address, hpke_public_key="0x" + "07" * 32, endpoint="https://new.example"
+    )
+    assert c.registry.has_approved(admit, gov0) and not c.registry.has_approved(admit, gov1.lower())
+    assert c.registry.is_proposal_open(admit)
+    assert c.registry.approve(c.governors[1], admit)
+    assert not c.registry.is_proposal_open(admit) and c.registry.has_approved(admit, gov1)
+    assert c.registry.proposal_payload(admit).name == "Benin Health Insurance Fund"  # still readable once executed
+    assert c.registry.approve(c.governors[0], suspend)
+    reinstate = c.registry.propose_reinstatement(c.governors[2], CLINIC.address)
+    assert c.registry.proposal_payload(reinstate) == ProposalPayload(proposal_id=reinstate, kind="REINSTATE", subject=CLINIC.address)
+    # Unknown ids: decoded contract errors for the header and payload, False for the yes/no reads.
+    with reverts("UnknownProposal", proposalId=99):
+        c.registry.proposal_payload(99)
+    with reverts("UnknownProposal", proposalId=99):
+        c.registry.proposal(99)
+    assert not c.registry.is_proposal_open(99) and not c.registry.has_approved(99, gov0)
+    with pytest.raises(ValueError, match="not an Ethereum address"):
+        c.registry.has_approved(admit, "gov0")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""CIDs of stored objects: text <-> on-chain binary form, and recomputing a payload's CID.
+
+The node imports with Kubo's `add --cid-version=1` profile (raw leaves, 256 KiB fixed chunks, balanced
+layout, 174 links per node).  One chunk => a raw CID (computed by ``raw_cid``).  Up to 174 chunks =>
+one dag-pb root linking the raw leaves, which this module encodes itself (verified against the node's
+``only-hash`` add in the tests), so reads need no second upload.  Larger payloads ask the node
+(``add?only-hash=true``, nothing stored).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import httpx
+from multiformats import CID
+
+from network.ipfs_client import ADD_PARAMS, CHUNK_SIZE, IpfsError, raw_cid
+
+MAX_LINKS = 174
+_UNIXFS_FILE = 2
+# Binary CIDv1 prefixes: version 1, codec (raw 0x55 / dag-pb 0x70), sha2-256 (0x12), 32-byte digest.
+_RAW_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])
+_DAG_PB_PREFIX = bytes([0x01, 0x70, 0x12, 0x20])
+
+
+def cid_to_bytes(cid: str) -> bytes:
+    return bytes(CID.decode(cid))
+
+
+def cid_to_text(cid: bytes) -> str:
+    return str(CID.decode(bytes(cid)).set(base="base32"))
+
+
+def local_cid(data: bytes) -> str | None:
+    """The CID the node gives ``data``, or None when the layout is deeper than one root node."""
+    if len(data) <= CHUNK_SIZE:
+        return raw_cid(data)
+    chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
+    if len(chunks) > MAX_LINKS:
+        return None
+    links = b""
+    for chunk in chunks:
+        leaf = _RAW_PREFIX + hashlib.sha256(chunk).digest()
+        # PBLink: Hash (1), Name (2, empty), Tsize (3)
+        link = _field_bytes(1, leaf) + _field_bytes(2, b"") + _field_varint(3, len(chunk))
+        links += _field_bytes(2, link)
+    # UnixFS Data: Type=File (1), filesize (3), blocksizes (4, repeated, unpacked)
+    unixfs = _field_varint(1, _UNIXFS_FILE) + _field_varint(3, len(data))
+    unixfs += b"".join(_field_varint(4, len(chunk)) for chunk in chunks)
+    node = links + _field_bytes(1, unixfs)  # dag-pb canonical order: Links before Data
+    return _base32(_DAG_PB_PREFIX + hashlib.sha256(node).digest())
+
+
+def node_cid(api_url: str, data: bytes, timeout: float = 60.0) -> str:
+    """Ask the node for the CID of ``data`` without storing it (``add?only-hash=true``)."""
+    base = api_url.rstrip("/").removesuffix("/api/v0")
+    params = {**ADD_PARAMS, "pin": "false", "only-hash": "true"}
+    try:
+        response = httpx.post(f"{base}/api/v0/add", params=params, files={"file": ("payload", data)}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise IpfsError(f"IPFS add (only-hash) failed: {exc}") from exc
+    if response.status_code != 200:
+        raise IpfsError(f"IPFS add (only-hash) failed (HTTP {response.status_code}): {response.text[:200]}")
+    hashes = [json.loads(line).get("Hash") for line in response.text.splitlines() if line.strip()]
+    hashes = [h for h in hashes if h]
+    if not hashes:
+        raise IpfsError("IPFS add (only-hash) returned no CID")
+    return str(hashes[-1])
+
+
+def payload_cid(api_url: str, data: bytes) -> str:
+    return local_cid(data) or node_cid(api_url, data)
+
+
+def _base32(binary_cid: bytes) -> str:
+    """Multibase base32 (lower case, no padding, prefix "b"), as Kubo prints CIDv1."""
+    return "b" + base64.b32encode(binary_cid).decode("ascii").lower().rstrip("=")
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field_varint(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+def _field_bytes(number: int, value: bytes) -> bytes:
+    return _varint((number << 3) | 2) + _varint(len(value)) + value

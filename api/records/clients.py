@@ -1,0 +1,39 @@
+"""The chain and IPFS handles the record service and the patient's wallet both use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from api.records.policy import AccessPolicy, ChainAccessPolicy
+from api.records.storage import ObjectStore
+from ledger.chain import Ledger
+from ledger.consent import ConsentLedger
+from ledger.records import RecordRegistry
+from ledger.registry import ConsortiumRegistry
+from network.ipfs_client import IpfsClient
+
+
+@dataclass
+class RecordClients:
+    ledger: Ledger
+    ipfs: IpfsClient
+    ipfs_api: str
+    consents: ConsentLedger = field(init=False)
+    records: RecordRegistry = field(init=False)
+    registry: ConsortiumRegistry = field(init=False)
+    objects: ObjectStore = field(init=False)
+    policy: AccessPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.consents = ConsentLedger(self.ledger)
+        self.records = RecordRegistry(self.ledger)
+        self.registry = ConsortiumRegistry(self.ledger)
+        self.objects = ObjectStore(self.ipfs, self.ipfs_api)
+        self.policy = ChainAccessPolicy(self.consents)
+
+    @classmethod
+    def open(cls, ledger: Ledger, ipfs_api: str, policy: AccessPolicy | None = None, timeout: float = 60.0) -> RecordClients:
+        clients = cls(ledger, IpfsClient(ipfs_api, timeout=timeout), ipfs_api)
+        if policy is not None:
+            clients.policy = policy
+        return clients

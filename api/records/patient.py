@@ -1,0 +1,26 @@
+"""What the patient's wallet does with records: read its own (no access log: the data subject reading
+their own data is not a third-party access, and patients are not members who can send transactions)."""
+
+from __future__ import annotations
+
+from api.records.clients import RecordClients
+from api.records.errors import AccessDeniedError, NoKeyError
+from api.records.models import RecordRead
+from api.records.reading import decrypt, locate, parse_payload
+from crypto import Identity
+from ledger.vocabulary import Category
+
+
+def read_own(patient: Identity, record_id: bytes, clients: RecordClients) -> RecordRead:
+    state, anchor = locate(clients, record_id)
+    if state.patient != patient.address:
+        raise AccessDeniedError(f"record 0x{bytes(record_id).hex()} is not a record of {patient.address}")
+    obj, _ = clients.objects.fetch(anchor)
+    wrap = obj.wrap_for(patient.address)
+    if wrap is None:
+        raise NoKeyError(f"record 0x{bytes(record_id).hex()} holds no key wrap for its patient")
+    resource = parse_payload(obj, decrypt(obj, patient.hpke_key, wrap))
+    return RecordRead(
+        record_id=anchor.record_id, version=obj.version, category=Category(state.category).name, media_type=obj.media_type,
+        resource=resource, anchor=anchor, access_logged=False,
+    )

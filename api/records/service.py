@@ -1,0 +1,312 @@
+"""The record service an institution runs: put / get / ingest key shares / relay erasures / purge.
+
+put is idempotent by content: the record id is derived from (author, patient, resource, supersedes), the
+sealed object is spooled before it goes to IPFS and reused on a retry (same CID), and the spool entry is
+dropped once the chain holds the anchor.  A contract refusal unpins the object and drops the spool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B.resource import Resource
+
+from api.records import fhir
+from api.records.categories import category_of
+from api.records.cid import cid_to_bytes, cid_to_text, payload_cid
+from api.records.clients import RecordClients
+from api.records.erasure import ErasureRequest
+from api.records.errors import (
+    AccessDeniedError,
+    AnchorRefusedError,
+    NoKeyError,
+    PutIncompleteError,
+    RecordErasedError,
+    RecordError,
+    RecordNotFoundError,
+)
+from api.records.keystore import KeyStore
+from api.records.models import KeyShareBundle, PutResult, RecordRead
+from api.records.policy import AccessPolicy
+from api.records.reading import decrypt, locate, parse_payload
+from api.records.recipients import resolve
+from api.records.record_id import content_tag_key, derive_record_id
+from api.records.settings import RecordSettings
+from api.records.sharing import validate_bundle
+from api.records.spool import Spool
+from crypto import CryptoError, Identity, normalize_address
+from crypto.record_object import ZERO_ID, RecordObject, seal_record
+from ledger.chain import Ledger
+from ledger.errors import ContractRevert, TransactionFailed
+from ledger.records import NewRecord
+from ledger.vocabulary import Category, Purpose
+
+
+class PutStage(str, Enum):
+    """Points in put() where a test-only checkpoint may simulate a crash."""
+
+    SPOOLED = "spooled"
+    ADDED = "added"
+    ANCHORED = "anchored"
+
+
+Checkpoint = Callable[[PutStage], None]
+
+
+class RecordService:
+    def __init__(
+        self, identity: Identity, clients: RecordClients, data_dir: Path, *,
+        max_resource_bytes: int = 32 * 1024 * 1024, checkpoint: Checkpoint | None = None,
+    ) -> None:
+        self.identity = identity
+        self.clients = clients
+        self.sender = clients.ledger.sender(identity.account)
+        self.spool = Spool(data_dir / "spool")
+        self.keystore = KeyStore(data_dir / "keys.sqlite3")
+        self.max_resource_bytes = max_resource_bytes
+        self._checkpoint = checkpoint or (lambda stage: None)
+        self._tag_key = content_tag_key(identity.hpke_key)
+
+    @classmethod
+    def from_settings(
+        cls, identity: Identity, ledger: Ledger, settings: RecordSettings | None = None, policy: AccessPolicy | None = None
+    ) -> RecordService:
+        s = settings or RecordSettings()
+        clients = RecordClients.open(ledger, s.ipfs_api, policy=policy, timeout=s.ipfs_timeout_seconds)
+        return cls(identity, clients, s.data_dir_for(identity.address), max_resource_bytes=s.max_resource_bytes)
+
+    @property
+    def address(self) -> str:
+        return self.identity.address
+
+    # ------------------------------------------------------------------------------------------ put
+    def put(self, resource: dict[str, Any] | str | bytes | Resource, patient: str, supersedes: bytes | None = None) -> PutResult:
+        """Validate, seal for the recipients, add + pin, anchor; a retry of the same put is safe at any point."""
+        timings: dict[str, float] = {}
+        with _timed(timings, "validate"):
+            _, canonical, payload = fhir.validate(resource, self.max_resource_bytes)
+            category = category_of(canonical)
+            patient = _address(patient, "patient")
+            previous = bytes(supersedes) if supersedes else ZERO_ID
+            record_id = derive_record_id(self.address, patient, payload, previous, self._tag_key)
+
+        with _timed(timings, "chain_reads"):
+            state = self.clients.records.state(record_id)
+            if state is not None:
+                return self._already_anchored(record_id, timings)
+            if not self.clients.policy.is_permitted(patient, self.address, category.bit, int(Purpose.TREATMENT)):
+                raise AccessDeniedError(
+                    f"{self.address} holds no consent of {patient} covering {category.name} for TREATMENT; nothing was stored"
+                )
+
+        data = self._spooled(record_id, patient)
+        skipped: dict[str, str] = {}
+        if data is None:
+            with _timed(timings, "chain_reads"):
+                version = self._next_version(previous, patient)
+                recipients = resolve(
+                    patient=patient, author=self.address, author_key=self.identity.hpke_public_key, category=category,
+                    consents=self.clients.consents, registry=self.clients.registry, policy=self.clients.policy,
+                )
+                skipped = recipients.skipped
+            with _timed(timings, "seal"):
+                obj, _ = seal_record(
+                    payload, record_id=record_id, patient=patient, author=self.address, category=int(category),
+                    version=version, recipients=recipients.keys, supersedes=previous,
+                )
+                data = obj.encode()
+            with _timed(timings, "spool"):
+                self.spool.write(record_id, data)
+        else:
+            obj = RecordObject.decode(data)
+        self._checkpoint(PutStage.SPOOLED)
+
+        with _timed(timings, "ipfs_add"):
+            cid = self.clients.objects.add(data)
+        self._checkpoint(PutStage.ADDED)
+
+        record = NewRecord(record_id=record_id, patient=patient, category=int(category), content_hash=_sha256(data), cid=cid_to_bytes(cid), supersedes=previous)
+        try:
+            with _timed(timings, "anchor_tx"):
+                anchor = self.clients.records.anchor(self.sender, record)
+        except ContractRevert as exc:
+            if exc.name == "RecordAlreadyAnchored":  # a concurrent put of the same content won the race
+                return self._already_anchored(record_id, timings)
+            self.clients.objects.unpin(cid)
+            self.spool.drop(record_id)
+            raise AnchorRefusedError(f"the chain refused the anchor: {exc}; the object was unpinned, nothing is stored") from exc
+        except TransactionFailed as exc:
+            raise PutIncompleteError(f"anchoring did not complete ({exc}); retry put(): object {cid} is spooled and will be reused") from exc
+        self._checkpoint(PutStage.ANCHORED)
+        self.spool.drop(record_id)
+        return PutResult(
+            record_id=record_id, cid=cid, version=obj.version, category=category.name, created=True, anchor=anchor,
+            recipients=list(obj.wraps), skipped_recipients=skipped, timings=timings,
+        )
+
+    def _spooled(self, record_id: bytes, patient: str) -> bytes | None:
+        """The spooled object of an interrupted put of this record, if it is sound."""
+        data = self.spool.read(record_id)
+        if data is None:
+            return None
+        try:
+            obj = RecordObject.decode(data)
+        except CryptoError:
+            obj = None
+        if obj is None or obj.record_id != record_id or obj.patient != patient or obj.author != self.address:
+            self.spool.drop(record_id)  # never added to IPFS under a CID we would anchor
+            return None
+        return data
+
+    def _already_anchored(self, record_id: bytes, timings: dict[str, float]) -> PutResult:
+        """The chain has this record: finish what an interrupted put left (pin, spool) and return the anchor."""
+        state, anchor = locate(self.clients, record_id)
+        cid = cid_to_text(anchor.cid)
+        data = self.spool.read(record_id)
+        if data is not None:
+            spooled_cid = payload_cid(self.clients.ipfs_api, data)
+            if spooled_cid == cid:
+                self.clients.objects.add(data)  # re-pin (a no-op when the add before the crash completed)
+            else:
+                self.clients.objects.unpin(spooled_cid)  # lost a race: ours is an orphan
+            self.spool.drop(record_id)
+        obj, _ = self.clients.objects.fetch(anchor)
+        return PutResult(
+            record_id=record_id, cid=cid, version=obj.version, category=Category(state.category).name, created=False,
+            anchor=anchor, recipients=list(obj.wraps), timings=timings,
+        )
+
+    def _next_version(self, previous: bytes, patient: str) -> int:
+        if previous == ZERO_ID:
+            return 1
+        try:
+            state, anchor = locate(self.clients, previous)
+        except RecordErasedError as exc:
+            raise RecordErasedError(f"cannot supersede: {exc}") from None
+        except RecordNotFoundError as exc:
+            raise RecordNotFoundError(f"cannot supersede: {exc}") from None
+        if state.patient != patient:
+            raise RecordError(f"cannot supersede record 0x{previous.hex()}: it belongs to another patient")
+        obj, _ = self.clients.objects.fetch(anchor)
+        return obj.version + 1
+
+    def pending(self) -> list[bytes]:
+        """Record ids of puts that did not finish (their sealed objects wait in the spool)."""
+        return self.spool.pending()
+
+    def recover(self, abandon: bool = False) -> dict[str, list[str]]:
+        """Finish spooled puts the chain has anchored; with ``abandon``, unpin and drop the rest."""
+        report: dict[str, list[str]] = {"completed": [], "abandoned": [], "waiting": []}
+        for record_id in self.spool.pending():
+            rid = "0x" + record_id.hex()
+            if self.clients.records.state(record_id) is not None:
+                self._already_anchored(record_id, {})
+                report["completed"].append(rid)
+            elif abandon:
+                data = self.spool.read(record_id)
+                if data is not None:
+                    self.clients.objects.unpin(payload_cid(self.clients.ipfs_api, data))
+                self.spool.drop(record_id)
+                report["abandoned"].append(rid)
+            else:
+                report["waiting"].append(rid)
+        return report
+
+    # ------------------------------------------------------------------------------------------ get
+    def get(self, record_id: bytes, purpose: Purpose = Purpose.TREATMENT) -> RecordRead:
+        """Read a record for ``purpose``: permission at the chain head, verified payload, access logged on chain."""
+        purpose = _single_purpose(purpose)
+        timings: dict[str, float] = {}
+        with _timed(timings, "chain_reads"):
+            try:
+                state, anchor = locate(self.clients, record_id)
+            except RecordErasedError:
+                self.keystore.drop(bytes(record_id))
+                raise
+            category = Category(state.category)
+            if anchor.author != self.address and not self.clients.policy.is_permitted(anchor.patient, self.address, category.bit, int(purpose)):
+                raise AccessDeniedError(f"{self.address} holds no consent of {anchor.patient} covering {category.name} for {purpose.name}")
+        with _timed(timings, "ipfs_fetch_verify"):
+            obj, _ = self.clients.objects.fetch(anchor, timings)
+        with _timed(timings, "decrypt"):
+            wrap = obj.wrap_for(self.address)
+            if wrap is None:
+                stored = self.keystore.get(anchor.record_id)
+                if stored is None or stored.version != obj.version:
+                    raise NoKeyError(f"{self.address} may read record 0x{anchor.record_id.hex()} but holds no key for it: the patient must share it")
+                wrap = stored.wrap
+            payload = decrypt(obj, self.identity.hpke_key, wrap)
+        with _timed(timings, "validate"):
+            resource = parse_payload(obj, payload)
+        with _timed(timings, "log_tx"):
+            try:
+                self.clients.records.log_access(self.sender, [anchor.record_id], purpose)
+            except ContractRevert as exc:
+                raise AccessDeniedError(f"the chain refused to log this access ({exc}); the record is not returned") from exc
+        return RecordRead(
+            record_id=anchor.record_id, version=obj.version, category=category.name, media_type=obj.media_type,
+            resource=resource, anchor=anchor, access_logged=True, timings=timings,
+        )
+
+    # --------------------------------------------------------------------------- key shares, erasure
+    def ingest(self, bundle: KeyShareBundle) -> int:
+        """Store a patient's key shares after checking each one unwraps with our key; all or nothing."""
+        wraps = validate_bundle(bundle, self.address, self.identity.hpke_key, self.clients)
+        self.keystore.put_many(wraps)
+        return len(wraps)
+
+    def relay_erasure(self, request: ErasureRequest) -> None:
+        """Relay a patient-signed erasure, then shred this institution's copy (unpin, GC, drop wraps)."""
+        try:
+            self.clients.records.relay_erasure(self.sender, request.message, request.signature)
+        except ContractRevert as exc:
+            raise RecordError(f"the chain refused the erasure: {exc}") from exc
+        self.purge(request.record_id)
+
+    def purge(self, record_id: bytes) -> dict[str, bool]:
+        """Drop local copies of an erased record: unpin + GC the object, drop key-store wraps and spool."""
+        state = self.clients.records.state(bytes(record_id))
+        if state is None or not state.erased:
+            raise RecordError(f"record 0x{bytes(record_id).hex()} is not erased on chain; refusing to purge it")
+        anchor = self.clients.records.find_anchor(bytes(record_id))
+        unpinned = self.clients.objects.unpin(cid_to_text(anchor.cid)) if anchor else False
+        if unpinned:
+            self.clients.ipfs.gc()
+        self.spool.drop(bytes(record_id))
+        return {"unpinned": unpinned, "wrap_dropped": self.keystore.drop(bytes(record_id))}
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _address(value: str, what: str) -> str:
+    try:
+        return normalize_address(value, what)
+    except CryptoError as exc:
+        raise RecordError(str(exc)) from None
+
+
+def _single_purpose(purpose: Purpose | int) -> Purpose:
+    try:
+        value = Purpose(int(purpose))
+    except ValueError:
+        raise RecordError(f"unknown purpose {purpose!r}") from None
+    if value.name is None or bin(int(value)).count("1") != 1:
+        raise RecordError(f"a read is for exactly one purpose, got {value!r}")
+    return value

@@ -1,0 +1,76 @@
+"""Key shares: on a new grant the patient's wallet re-wraps in-scope data keys for the grantee."""
+
+from __future__ import annotations
+
+from api.records.clients import RecordClients
+from api.records.errors import RecordError, ShareRefusedError
+from api.records.keystore import StoredWrap
+from api.records.models import KeyShare, KeyShareBundle
+from api.records.reading import locate
+from api.records.recipients import member_public_key
+from crypto import CryptoError, HpkePrivateKey, Identity, RecordContext, normalize_address, rewrap, unwrap_key
+from ledger.vocabulary import Category, Purpose
+
+
+def share(
+    patient: Identity, grantee: str, record_ids: list[bytes], clients: RecordClients, purpose: Purpose = Purpose.TREATMENT
+) -> KeyShareBundle:
+    """In the wallet: a bundle re-wrapping each record's key to ``grantee``; all or nothing.
+
+    Refused (ShareRefusedError, nothing produced) when any record is not the patient's, is erased or
+    unknown, or its category is not covered by the grantee's live consent for ``purpose``.
+    """
+    grantee = normalize_address(grantee, "grantee")
+    if not record_ids:
+        raise ShareRefusedError("no records to share")
+    grantee_key = member_public_key(clients.registry, grantee)
+    if grantee_key is None:
+        raise ShareRefusedError(f"{grantee} is not an active member with a usable HPKE key")
+    refused: list[str] = []
+    shares: list[KeyShare] = []
+    for record_id in record_ids:
+        rid = "0x" + bytes(record_id).hex()
+        try:
+            state, anchor = locate(clients, bytes(record_id))
+        except RecordError as exc:
+            refused.append(f"{rid}: {exc}")
+            continue
+        if state.patient != patient.address:
+            refused.append(f"{rid}: not a record of {patient.address}")
+            continue
+        category = Category(state.category)
+        if not clients.policy.is_permitted(patient.address, grantee, category.bit, int(purpose)):
+            refused.append(f"{rid}: category {category.name} is outside {grantee}'s consent for {purpose.name}")
+            continue
+        obj, _ = clients.objects.fetch(anchor)
+        own = obj.wrap_for(patient.address)
+        if own is None:
+            refused.append(f"{rid}: the object holds no wrap for the patient")
+            continue
+        shares.append(KeyShare(record_id=obj.record_id, version=obj.version, wrap=rewrap(own, obj.context, patient.hpke_key, grantee_key)))
+    if refused:
+        raise ShareRefusedError("key share refused: " + "; ".join(refused))
+    return KeyShareBundle(patient=patient.address, grantee=grantee, shares=shares)
+
+
+def validate_bundle(bundle: KeyShareBundle, me: str, my_key: HpkePrivateKey, clients: RecordClients) -> list[StoredWrap]:
+    """At the grantee: every share must be for us, for a live record of that patient, and unwrap with our key."""
+    if normalize_address(bundle.grantee, "grantee") != me:
+        raise ShareRefusedError(f"bundle is for {bundle.grantee}, not for {me}")
+    patient = normalize_address(bundle.patient, "patient")
+    accepted: list[StoredWrap] = []
+    for item in bundle.shares:
+        rid = "0x" + item.record_id.hex()
+        try:
+            state, _ = locate(clients, item.record_id)
+        except RecordError as exc:
+            raise ShareRefusedError(f"share for {rid} refused: {exc}") from None
+        if state.patient != patient:
+            raise ShareRefusedError(f"share for {rid} refused: the record belongs to {state.patient}, not {patient}")
+        try:
+            # Proves the wrap carries this record's key for this version (HPKE info binds the context).
+            unwrap_key(item.wrap, RecordContext(item.record_id, patient, state.category, item.version), my_key)
+        except CryptoError as exc:
+            raise ShareRefusedError(f"share for {rid} refused: {exc}") from None
+        accepted.append(StoredWrap(item.record_id, patient, item.version, item.wrap))
+    return accepted
