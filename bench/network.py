@@ -10,7 +10,9 @@ Everything started here is stopped (and the temp dir removed) when the block exi
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,8 +79,14 @@ class BenchNetwork:
         return Ledger.open(url, self.settings.deployments_file)
 
 
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit (main thread only) so `throwaway_network` still stops what it started."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
+
+
 @contextmanager
 def throwaway_network() -> Iterator[BenchNetwork]:
+    """Start a network in a fresh temp dir on free ports; stop it and delete the dir on exit."""
     with tempfile.TemporaryDirectory(prefix="healthsilk-bench-") as tmp:
         root = Path(tmp)
         settings = NetworkSettings(data_dir=root / "data", gateway_port=free_port(), anvil_port=free_port(), ipfs_port=free_port())
