@@ -20,6 +20,7 @@ from bench.network import BenchNetwork, bench_account, throwaway_network
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.merkle import BatchRecord, RecordBatch
+from ledger.payments import HealthCardPayments, NewProgramme, code32
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose
@@ -125,10 +126,61 @@ class GasBench:
         receipt = provider.transact(self.records.functions.recordsAccessed(record_ids[-100:], int(Purpose.TREATMENT)))
         self.gas["access_log_batch_per_entry_100"] = round(receipt["gasUsed"] / 100)
 
+    def admit_payer(self, label: str) -> TransactionSender:
+        account = bench_account(label)
+        application = MemberApplication(address=account.address, name=label, country="KZ", roles=["PAYER"], hpke_public_key=b"\x01" * 33)
+        proposal_id = self.registry.propose_admission(self.governor, application)
+        self.registry.approve(self.ledger.sender(self.net.governors[1]), proposal_id)
+        return self.ledger.sender(account)
+
+    def payment_operations(self, provider: TransactionSender, patient: LocalAccount) -> None:
+        """E-card payments: a payer programme and card, escrow, pre-authorisation, claim, relayed confirmation, payment."""
+        payments = HealthCardPayments(self.ledger)
+        payer = self.admit_payer("bench-payer")
+        chain_now = int(self.ledger.w3.eth.get_block("latest")["timestamp"])
+        gas = lambda receipt: int(receipt["gasUsed"])  # noqa: E731
+        functions = payments.contract.functions
+        send = payments.send
+        programme = NewProgramme(name="Bench cross-border care", currency="KZT", default_annual_limit=1_000_000, auto_approval_threshold=200_000, pre_auth_validity=7 * 86400)
+        receipt = send(payer, functions.createProgramme(programme.name, b"KZT", programme.default_annual_limit, programme.auto_approval_threshold, programme.pre_auth_validity))
+        self.gas["payments_create_programme"] = gas(receipt)
+        programme_id = payments.programme_count()
+        self.gas["payments_empanel_provider"] = gas(send(payer, functions.setProviderEmpanelled(programme_id, provider.address, True)))
+        self.gas["payments_issue_card"] = gas(send(payer, functions.issueCard(programme_id, patient.address, 0, chain_now + 365 * 86400)))
+        card_id = payments.card_of(programme_id, patient.address)
+        self.gas["payments_fund_escrow_first"] = gas(send(payer, functions.fundEscrow(programme_id, 1_000_000)))
+        self.gas["payments_fund_escrow"] = gas(send(payer, functions.fundEscrow(programme_id, 500_000)))
+
+        auto = send(provider, functions.requestPreAuth(card_id, code32("ECG"), 150_000))
+        self.gas["payments_pre_auth_request_auto_approved"] = gas(auto)
+        pending = send(provider, functions.requestPreAuth(card_id, code32("CARDIO-CONSULT"), 300_000))
+        self.gas["payments_pre_auth_request"] = gas(pending)
+        pending_id = payments.pre_auth_count()
+        self.gas["payments_pre_auth_approve"] = gas(send(payer, functions.approvePreAuth(pending_id, chain_now + 7 * 86400)))
+
+        records = []
+        for _ in range(2):
+            record_id = os.urandom(32)
+            provider.transact(self.records.functions.anchorRecord((record_id, patient.address, int(Category.ECG), os.urandom(32), _cid(), b"\x00" * 32)))
+            records.append(record_id)
+        self.gas["payments_claim_submit_with_pre_auth"] = gas(send(provider, functions.submitClaim(card_id, records[0], code32("CARDIO-CONSULT"), 280_000, pending_id)))
+        with_pre_auth = payments.claim_count()
+        self.gas["payments_claim_submit"] = gas(send(provider, functions.submitClaim(card_id, records[1], code32("LAB"), 20_000, 0)))
+        without_pre_auth = payments.claim_count()
+
+        message = payments.confirmation_message(with_pre_auth, deadline=chain_now + 3600)
+        m = message.message
+        relayed = send(self.governor, functions.confirmClaimBySig(with_pre_auth, m["nonce"], m["deadline"], message.sign(patient)))
+        self.gas["payments_claim_confirm_relayed"] = gas(relayed)
+        self.gas["payments_claim_approve_and_pay"] = gas(send(payer, functions.approveClaim(with_pre_auth, False)))
+        self.gas["payments_claim_approve_and_pay_override"] = gas(send(payer, functions.approveClaim(without_pre_auth, True)))
+        self.gas["payments_cash_disbursement"] = gas(send(payer, functions.disburseCash(card_id, code32("TRAVEL"), 10_000)))
+
     def run(self) -> dict[str, Any]:
         provider = self.admit_provider("bench-hospital")
         patients = self.consent_operations(provider)
         self.record_operations(provider, patients)
+        self.payment_operations(provider, patients[0])
         return {
             "benchmark": "gas",
             "unit": "gas per operation (receipt gasUsed); *_per_record / *_per_entry divide the whole transaction",

@@ -16,7 +16,7 @@ from ledger.errors import ErrorDecoder
 from ledger.transactions import TransactionSender
 
 # Every contract whose custom errors may surface in a revert (including OpenZeppelin's, via inheritance).
-KNOWN_CONTRACTS: tuple[str, ...] = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry")
+KNOWN_CONTRACTS: tuple[str, ...] = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments", "SettlementToken")
 
 
 def connect(url: str, timeout: float = 60.0) -> Web3:
