@@ -9,6 +9,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {Roles} from "./libraries/Roles.sol";
+import {ConsentPolicy} from "./libraries/ConsentPolicy.sol";
 import {ConsentLedger} from "./ConsentLedger.sol";
 import {RecordRegistry} from "./RecordRegistry.sol";
 import {SettlementToken} from "./SettlementToken.sol";
@@ -31,11 +32,20 @@ import {SettlementToken} from "./SettlementToken.sol";
 ///   happens once. It needs an anchored, unerased record of the card's patient as evidence, submitted by an
 ///   active PROVIDER empanelled in the programme while the card was eligible, and the patient's EIP-712
 ///   confirmation, unless the payer sets the explicit override, which the payment event reports.
+/// - Evidence access: the claimant must hold the patient's consent to the evidence record, in force, covering its
+///   category for TREATMENT or PAYMENT and its anchoring time in the consent's data period (the rule RecordRegistry
+///   applies to reads), at submission, and again at approval when the payer overrides the confirmation.
+///   RecordRegistry does not store a record's author, so this is the on-chain proxy for "the claimant took part in
+///   the care": the authoritative author link is the `RecordAnchored` event (`author` is indexed), which auditors
+///   replay; they flag every claim whose claimant is not the author of its evidence record. A provider that holds
+///   such a consent yet claims on a colleague's record passes these checks: the audit reports it, and the payer can
+///   reject the claim (which frees its (record, package) slot for the author).
 /// - Only the programme's payer, while an active PAYER member, administers the programme, its cards and escrow.
 /// Amounts are minor units of the programme's ISO 4217 currency (the token has 0 decimals). No personal data is
 /// stored or emitted: addresses, codes, ids and amounts only.
 contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     using SafeERC20 for IERC20;
+    using ConsentPolicy for ConsentPolicy.Consent;
 
     enum CardStatus {
         None,
@@ -258,6 +268,9 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     error UnknownRecord(bytes32 recordId);
     error RecordPatientMismatch(bytes32 recordId, address patient);
     error RecordIsErased(bytes32 recordId);
+    /// @dev `provider` holds no consent of the record's patient, in force, covering the record (its category for
+    /// TREATMENT or PAYMENT, its anchoring time in the data period): raised at submission, and at an override approval.
+    error EvidenceNotAccessible(bytes32 recordId, address provider);
     error EvidenceAlreadyClaimed(bytes32 recordId, bytes32 packageCode, uint64 claimId);
     error InvalidClaimStatus(uint64 claimId, ClaimStatus status);
     error ClaimAlreadyConfirmed(uint64 claimId);
@@ -578,8 +591,12 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     /// must be an active PROVIDER empanelled in the programme and the card eligible. The amount is reserved on the
     /// card; with a pre-authorisation (same card, provider and package, approved and unexpired) the claim may not
     /// exceed it and takes over its reservation.
+    /// @dev The caller must hold the patient's consent to the evidence record (see the contract notes, "Evidence
+    /// access"); otherwise {EvidenceNotAccessible}. Whether the caller authored the record is not stored on chain: it
+    /// is the `author` of the record's `RecordAnchored` event, which auditors compare with `ClaimSubmitted.provider`.
     /// @param cardId The patient's card.
-    /// @param recordId A record anchored on its own in RecordRegistry, of the card's patient, not erased.
+    /// @param recordId A record anchored on its own in RecordRegistry, of the card's patient, not erased, that the
+    /// caller's consent from the patient covers for TREATMENT or PAYMENT.
     /// @param packageCode The treatment package code (non-zero); one claim per (record, package) unless rejected.
     /// @param amount The amount claimed (non-zero).
     /// @param preAuthId The pre-authorisation used, or 0.
@@ -596,7 +613,7 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
         if (packageCode == bytes32(0)) revert InvalidCode();
         if (amount == 0) revert InvalidAmount();
         _requireEligible(cardId, c);
-        _checkEvidence(recordId, c.patient);
+        _checkEvidence(recordId, c.patient, msg.sender);
         bytes32 evidenceKey = _evidenceKey(recordId, packageCode);
         uint64 previous = _claimByEvidence[evidenceKey];
         if (previous != 0) revert EvidenceAlreadyClaimed(recordId, packageCode, previous);
@@ -652,8 +669,12 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     /// @notice Approves a submitted claim and pays the provider from the programme's escrow in this transaction;
     /// payer only. Needs the patient's confirmation unless `overrideConfirmation` is set (reported in ClaimPaid),
     /// enough escrow, the provider still an active PROVIDER, and the card's usage staying within its limit.
+    /// An override also needs the provider to still hold the patient's consent to the evidence record, as at
+    /// submission ({EvidenceNotAccessible} otherwise): without the patient's word, the patient's standing consent is
+    /// what ties the payee to the care. A confirmed claim needs no such check: the patient signed for this provider.
     /// @dev The card's status and validity are not re-checked: the service was delivered while it was eligible and
-    /// the amount has been reserved since submission; the payer can reject instead.
+    /// the amount has been reserved since submission; the payer can reject instead. Auditors check the payee against
+    /// the evidence's `RecordAnchored.author` (see the contract notes).
     /// @param claimId The claim.
     /// @param overrideConfirmation Pay without the patient's confirmation (ignored when confirmed).
     function approveClaim(uint64 claimId, bool overrideConfirmation) external nonReentrant {
@@ -667,6 +688,7 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
         if (overridden && !overrideConfirmation) revert ClaimNotConfirmed(claimId);
         address provider = cl.provider;
         _requireProvider(provider);
+        if (overridden) _requireEvidenceStillAccessible(cl.recordId, c.patient, provider);
         uint64 amount = cl.amount;
         // Reserved at submission; the check matters only if a renewal lowered the limit meanwhile.
         uint64 used = c.used;
@@ -889,11 +911,37 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
         p.escrow = escrowAfter;
     }
 
-    function _checkEvidence(bytes32 recordId, address patient) private view {
-        (address recordPatient, , , bool erased) = _recordRegistry.getRecord(recordId);
+    function _checkEvidence(bytes32 recordId, address patient, address provider) private view {
+        (address recordPatient, uint8 category, uint40 anchoredAt, bool erased) = _recordRegistry.getRecord(recordId);
         if (recordPatient == address(0)) revert UnknownRecord(recordId);
         if (recordPatient != patient) revert RecordPatientMismatch(recordId, patient);
         if (erased) revert RecordIsErased(recordId);
+        if (!_mayUseEvidence(patient, provider, category, anchoredAt)) revert EvidenceNotAccessible(recordId, provider);
+    }
+
+    /// @dev Approval-time re-check for override payments (the record was validated at submission; it stays anchored
+    /// and keeps its patient, category and time, so only the consent can have changed).
+    function _requireEvidenceStillAccessible(bytes32 recordId, address patient, address provider) private view {
+        (, uint8 category, uint40 anchoredAt, ) = _recordRegistry.getRecord(recordId);
+        if (!_mayUseEvidence(patient, provider, category, anchoredAt)) revert EvidenceNotAccessible(recordId, provider);
+    }
+
+    /// @dev RecordRegistry's read rule for TREATMENT or PAYMENT: the (patient, provider) consent is in force now,
+    /// covers the category for either purpose, and its data period holds the record's anchoring time. This is
+    /// ConsentLedger.isPermitted for either purpose plus the data period, read as one word (one call instead of two);
+    /// isPermitted's active-member condition is already implied by the caller's PROVIDER check.
+    function _mayUseEvidence(
+        address patient,
+        address provider,
+        uint8 category,
+        uint40 anchoredAt
+    ) private view returns (bool) {
+        ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(patient, provider));
+        uint16 bit = ConsentPolicy.categoryBit(category);
+        return
+            c.isInForce(block.timestamp) &&
+            (c.covers(bit, ConsentPolicy.TREATMENT) || c.covers(bit, ConsentPolicy.PAYMENT)) &&
+            c.coversDataAt(anchoredAt);
     }
 
     /// @dev Marks the pre-authorisation used and returns the card's reservation after moving it to the claim.

@@ -149,7 +149,7 @@ class RecordBatch:
 
     def __init__(self, records: Sequence[BatchRecord]) -> None:
         self.records: tuple[BatchRecord, ...] = tuple(records)
-        self.tree = StandardMerkleTree([record.as_entry() for record in self.records], BATCH_LEAF_TYPES, sort_leaves=True)
+        self.tree = StandardMerkleTree([record.as_entry() for record in self.records], BATCH_LEAF_TYPES, sort_leaves=False)
 
     @property
     def root(self) -> bytes:

@@ -32,7 +32,8 @@ from ledger.errors import ContractRevert, TransactionFailed
 from ledger.registry import ConsortiumRegistry, Member, MemberApplication, ProposalPayload
 from ledger.roles import Role, role_names
 from ledger.transactions import TransactionSender
-from tests.conftest import GOVERNOR_COUNTRIES, RunningNetwork, throwaway_account
+from network.sandbox import GOVERNORS as GOVERNOR_COUNTRIES
+from tests.conftest import RunningNetwork, throwaway_account
 from tests.support.rpc import rpc, signed_transfer
 
 QUORUM = 2

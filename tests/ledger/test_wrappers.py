@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 
 from eth_account import Account
 
@@ -21,7 +20,7 @@ def test_relayed_grant_and_revoke_round_trip(chain: RunningNetwork) -> None:
     relayer = ledger.sender(chain.governors[0])
     patient = Account.create()
     grantee = chain.governors[1].address
-    now = int(time.time())
+    now = ledger.w3.eth.get_block("latest")["timestamp"]
     terms = ConsentTerms(grantee=grantee, categories=Category.ECG.bit, purposes=int(Purpose.TREATMENT), valid_from=now - 60, valid_until=now + 3600)
 
     message = consents.grant_message(patient.address, terms, deadline=now + 600)
@@ -46,7 +45,7 @@ def test_anchor_under_consent_and_log_access(chain: RunningNetwork) -> None:
     registry.approve(ledger.sender(chain.governors[1]), proposal)
     consents, records = ConsentLedger(ledger), RecordRegistry(ledger)
     patient = Account.create()
-    now = int(time.time())
+    now = ledger.w3.eth.get_block("latest")["timestamp"]
     grant = consents.grant_message(patient.address, ConsentTerms(grantee=hospital.address, categories=Category.ECG.bit, purposes=int(Purpose.TREATMENT), valid_from=now - 60, valid_until=now + 3600), deadline=now + 600)
     consents.relay(ledger.sender(chain.governors[0]), grant, grant.sign(patient))
 

@@ -11,19 +11,14 @@ from hexbytes import HexBytes
 
 from ledger.chain import connect
 from network.launcher import LocalNetwork
-from network.settings import NetworkSettings
-from tests.conftest import free_port, throwaway_account, write_genesis
+from network.sandbox import sandbox_network
+from tests.conftest import throwaway_account
 
 
 @pytest.fixture
 def own_network(tmp_path: Path) -> Iterator[LocalNetwork]:
-    settings = NetworkSettings(data_dir=tmp_path / "data", gateway_port=free_port(), anvil_port=free_port(), ipfs_port=free_port())
-    network = LocalNetwork(settings)
-    network.up(write_genesis(tmp_path / "genesis.json", [throwaway_account(f"governor-{i}") for i in range(3)]))
-    try:
-        yield network
-    finally:
-        network.down()
+    with sandbox_network(tmp_path, "healthsilk-test") as sandbox:
+        yield sandbox.network
 
 
 def _send_transfers(network: LocalNetwork, count: int) -> list[HexBytes]:

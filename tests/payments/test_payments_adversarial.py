@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from ledger.consent import ConsentLedger
+from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.payments import NewProgramme
+from ledger.records import RecordRegistry
 from ledger.registry import ConsortiumRegistry
+from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork
 from tests.payments.conftest import DAY, YEAR, Actors, chain_now, refused, warp
 
@@ -168,9 +170,92 @@ def test_lowered_limit_blocks_payment_beyond_it(actors: Actors) -> None:
     assert pay.eligibility(w.card_a).remaining == 40_000
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="contract defect: submitClaim does not check that the evidence record was anchored by the claiming provider")
+def _set_consent(actors: Actors, grantee: str, purposes: int, categories: int = Category.ECG.bit, data_from: int = 0) -> None:
+    """Patient A grants (or replaces) its consent to `grantee`, signed in the wallet and relayed."""
+    w = actors.world
+    consents, now = ConsentLedger(w.ledger), chain_now(w.ledger)
+    terms = ConsentTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 60, valid_until=now + YEAR, data_from=data_from)
+    grant = consents.grant_message(w.patient_a.address, terms, deadline=now + 3600)
+    consents.relay(actors.governor, grant, grant.sign(w.patient_a))
+
+
+def _revoke_consent(actors: Actors, grantee: str) -> None:
+    w = actors.world
+    consents = ConsentLedger(w.ledger)
+    revoke = consents.revoke_message(w.patient_a.address, grantee, deadline=chain_now(w.ledger) + 3600)
+    consents.relay(actors.governor, revoke, revoke.sign(w.patient_a))
+
+
 def test_claim_on_evidence_anchored_by_another_provider(actors: Actors) -> None:
     pay, w = actors.payments, actors.world
     pay.set_empanelled(actors.payer, w.programme_id, w.provider2.address)
-    # Provider 2 claims for a service documented by provider 1 (and squats its (record, package) slot).
-    refused("RecordAuthorMismatch", pay.submit_claim, actors.provider2, w.card_a, w.records_a[0], "CARDIO-CONSULT", 100_000)
+    _revoke_consent(actors, w.provider2.address)
+    # Provider 2 claims for a service documented by provider 1 (and would squat its (record, package) slot), without
+    # any consent of the patient: refused, and nothing changes.
+    error = refused("EvidenceNotAccessible", pay.submit_claim, actors.provider2, w.card_a, w.records_a[0], "CARDIO-CONSULT", 100_000)
+    assert bytes(error.args_by_name["recordId"]) == w.records_a[0]
+    assert error.args_by_name["provider"].lower() == w.provider2.address.lower()
+    assert pay.claim_count() == 0 and pay.card(w.card_a).reserved == 0  # type: ignore[union-attr]
+    assert pay.claim_for_evidence(w.records_a[0], "CARDIO-CONSULT") is None
+    # The rule is the patient's consent: provider 2's own record is out of reach too once the consent is revoked.
+    refused("EvidenceNotAccessible", pay.submit_claim, actors.provider2, w.card_a, w.record_a_by_provider2, "ECG", 1_000)
+    # The author's slot is still free.
+    assert pay.submit_claim(actors.provider, w.card_a, w.records_a[0], "CARDIO-CONSULT", 100_000) == 1
+
+
+def test_evidence_consent_must_cover_category_purpose_and_data_period(actors: Actors) -> None:
+    pay, w = actors.payments, actors.world
+    pay.set_empanelled(actors.payer, w.programme_id, w.provider2.address)
+    record = w.records_a[0]  # an ECG record anchored by provider 1
+    anchored_at = RecordRegistry(w.ledger).state(record).anchored_at  # type: ignore[union-attr]
+    for purposes, categories, data_from in (
+        (int(Purpose.TREATMENT), Category.LAB.bit, 0),  # another category
+        (int(Purpose.RESEARCH) | int(Purpose.PUBLIC_HEALTH), Category.ECG.bit, 0),  # neither TREATMENT nor PAYMENT
+        (int(Purpose.TREATMENT), Category.ECG.bit, anchored_at + 1),  # the record predates the data period
+    ):
+        _set_consent(actors, w.provider2.address, purposes, categories, data_from)
+        refused("EvidenceNotAccessible", pay.submit_claim, actors.provider2, w.card_a, record, "ECG", 1_000)
+    assert pay.claim_count() == 0
+    _set_consent(actors, w.provider2.address, int(Purpose.PAYMENT), data_from=anchored_at)  # PAYMENT alone suffices
+    assert pay.submit_claim(actors.provider2, w.card_a, record, "ECG", 1_000) == 1
+
+
+def test_override_needs_claimants_consent_at_approval(actors: Actors) -> None:
+    pay, w = actors.payments, actors.world
+    pay.set_empanelled(actors.payer, w.programme_id, w.provider2.address)
+    overridden = pay.submit_claim(actors.provider2, w.card_a, w.record_a_by_provider2, "ECG", 4_000)
+    confirmed = pay.submit_claim(actors.provider2, w.card_a, w.record_a_by_provider2, "LAB", 3_000)
+    _revoke_consent(actors, w.provider2.address)
+    escrow, reserved = pay.escrow_balance(w.programme_id), pay.card(w.card_a).reserved  # type: ignore[union-attr]
+
+    # Without the patient's word, the payer cannot pay a provider the patient no longer lets see the record.
+    error = refused("EvidenceNotAccessible", pay.approve_claim, actors.payer, overridden, True)
+    assert error.args_by_name["provider"].lower() == w.provider2.address.lower()
+    assert pay.claim(overridden).status == "SUBMITTED"  # type: ignore[union-attr]
+    assert pay.escrow_balance(w.programme_id) == escrow and pay.card(w.card_a).reserved == reserved  # type: ignore[union-attr]
+    assert pay.token_balance(w.provider2.address) == 0
+
+    # The patient's own confirmation names the provider: it is paid without a standing consent.
+    message = pay.confirmation_message(confirmed, chain_now(w.ledger) + 3600)
+    pay.relay_confirmation(actors.governor, message, message.sign(w.patient_a))
+    assert not pay.approve_claim(actors.payer, confirmed).confirmation_overridden
+
+    # A consent in force again (PAYMENT is enough) makes the override possible; auditors see it in ClaimPaid.
+    _set_consent(actors, w.provider2.address, int(Purpose.PAYMENT))
+    payment = pay.approve_claim(actors.payer, overridden, True)
+    assert payment.confirmation_overridden and payment.provider.lower() == w.provider2.address.lower()
+    assert pay.token_balance(w.provider2.address) == 7_000
+
+
+def test_consented_claim_on_colleagues_record_is_left_to_auditors(actors: Actors) -> None:
+    pay, w = actors.payments, actors.world
+    pay.set_empanelled(actors.payer, w.programme_id, w.provider2.address)
+    # Provider 2 holds patient A's ECG consent, so the contract cannot tell it from the author (RecordRegistry stores
+    # no author); the RecordAnchored event can, and the audit flags the mismatch.
+    claim_id = pay.submit_claim(actors.provider2, w.card_a, w.records_a[0], "CARDIO-CONSULT", 100_000)
+    anchor = RecordRegistry(w.ledger).find_anchor(w.records_a[0])
+    assert anchor is not None and anchor.author.lower() == w.provider.address.lower()
+    assert pay.claim(claim_id).provider.lower() != anchor.author.lower()  # type: ignore[union-attr]
+    # The payer rejects it, which frees the slot for the author.
+    pay.reject_claim(actors.payer, claim_id, 7)
+    pay.submit_claim(actors.provider, w.card_a, w.records_a[0], "CARDIO-CONSULT", 100_000)
