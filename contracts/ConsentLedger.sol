@@ -177,8 +177,11 @@ contract ConsentLedger is EIP712, Nonces {
     // ---------------------------------------------------------------- delegates
 
     /// @notice Appoints (or replaces) the caller's delegate, who may then grant and revoke for the caller.
+    /// @dev Reverts with `InvalidDelegate(address(0))` for the zero address: removal is {removeDelegate}, so a
+    /// zero left in by mistake cannot silently strip a patient of its guardian.
     /// @param delegate The guardian / carer address; not zero, not the caller.
     function setDelegate(address delegate) external {
+        if (delegate == address(0)) revert InvalidDelegate(address(0));
         _setDelegate(msg.sender, delegate);
     }
 
@@ -188,6 +191,8 @@ contract ConsentLedger is EIP712, Nonces {
     }
 
     /// @notice Relays a patient's signed `SetDelegate` (delegate zero = remove); the caller must be an active member.
+    /// @dev Unlike {setDelegate}, zero here means "remove": the `SetDelegate` type has no separate removal message,
+    /// and the zero is an explicit field of what the patient signed (wallets show it as a removal).
     /// @param patient The patient (signer); a delegate cannot change delegation.
     /// @param delegate The new delegate, or address(0) to remove the current one.
     /// @param nonce The patient's current nonce.
@@ -363,6 +368,7 @@ contract ConsentLedger is EIP712, Nonces {
         emit ConsentRevoked(patient, grantee, ConsentPolicy.consentId(patient, grantee, version), version, actor);
     }
 
+    /// @dev `delegate` = address(0) removes the current delegate (reverts when there is none).
     function _setDelegate(address patient, address delegate) private {
         if (delegate == address(0)) {
             address previous = _delegates[patient];

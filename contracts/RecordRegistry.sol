@@ -22,7 +22,10 @@ import {ConsentLedger} from "./ConsentLedger.sol";
 /// `recordDigest = keccak256(abi.encode(recordId, contentHash, keccak256(cid)))`, i.e.
 /// `StandardMerkleTree.of(values, ["bytes32", "address", "uint8"], { sortLeaves: false })` over the entries in
 /// calldata order. Batch-anchored records are not stored one by one, so their recordIds are not checked for
-/// uniqueness on chain (that would cost a fresh storage slot, ~22,100 gas, per record).
+/// uniqueness on chain (that would cost a fresh storage slot, ~22,100 gas, per record). Because a recordId is
+/// therefore not an identity for batched records, their erasure markers are keyed by leaf, which binds the
+/// patient, category, content hash and CID: only the leaf's own patient can set one, and it never touches a
+/// record anchored on its own or another patient's batched record that happens to reuse the same id.
 contract RecordRegistry is EIP712, Nonces {
     using ConsentPolicy for ConsentPolicy.Consent;
 
@@ -63,9 +66,9 @@ contract RecordRegistry is EIP712, Nonces {
     bytes32 public constant REQUEST_ERASURE_TYPEHASH =
         keccak256("RequestErasure(address patient,bytes32 recordId,uint256 nonce,uint256 deadline)");
 
-    // Record word: patient 0-159 | category 160-167 | anchoredAt 168-207 | flags 208-215.
-    uint256 private constant _ANCHORED = 1; // anchored on its own
-    uint256 private constant _BATCHED = 2; // erasure marker of a batch-anchored record
+    // Record word (records anchored on their own): patient 0-159 | category 160-167 | anchoredAt 168-207 |
+    // flags 208-215.
+    uint256 private constant _ANCHORED = 1;
     uint256 private constant _ERASED = 4;
     // Batch word: author 0-159 | anchoredAt 160-199 | count 200-231.
 
@@ -74,6 +77,8 @@ contract RecordRegistry is EIP712, Nonces {
 
     mapping(bytes32 recordId => uint256) private _records;
     mapping(bytes32 root => uint256) private _batches;
+    // Erasure markers of batch-anchored records, by StandardMerkleTree leaf (see the contract notes).
+    mapping(bytes32 leaf => bool) private _erasedLeaves;
 
     event RecordAnchored(
         bytes32 indexed recordId,
@@ -92,6 +97,8 @@ contract RecordRegistry is EIP712, Nonces {
     /// manifest (the transaction's calldata also carries each (recordDigest, patient, category)). The consent
     /// used for each record is the (patient, author) consent in force in this block.
     event RecordBatchAnchored(bytes32 indexed root, address indexed author, uint32 count, bytes manifestCid);
+    /// @dev `batchRoot` is zero for a record anchored on its own; for a batched record it is the batch the patient
+    /// proved it against (the marker itself covers the record's leaf in every batch, see {isBatchedRecordErased}).
     event RecordErased(bytes32 indexed recordId, address indexed patient, bytes32 batchRoot);
     /// @dev One event per run of consecutive entries with the same patient and authorisation;
     /// consentId is zero for EMERGENCY access without consent.
@@ -194,6 +201,9 @@ contract RecordRegistry is EIP712, Nonces {
         uint16 granted; // categories the current patient's consent allows for TREATMENT now
         for (uint256 i = 0; i < n; ++i) {
             (bytes32 digest, address patient, uint8 category) = _batchEntryAt(entries, i);
+            // Here rather than in the consent lookup: runPatient starts at zero, so a zero patient in the first
+            // entry would skip that lookup and surface as NoConsent instead.
+            if (patient == address(0)) revert InvalidAddress();
             if (patient != runPatient) {
                 runPatient = patient;
                 granted = _treatmentCategoriesNow(patient);
@@ -226,6 +236,8 @@ contract RecordRegistry is EIP712, Nonces {
     /// @param deadline Last valid block timestamp of the signature.
     /// @param signature 65-byte ECDSA signature by the record's patient.
     function requestErasureBySig(bytes32 recordId, uint256 nonce, uint256 deadline, bytes calldata signature) external {
+        // Membership first, so a non-member cannot use the refusals to learn which records exist.
+        _checkRelayer(msg.sender);
         uint256 word = _records[recordId];
         if (word & (_ANCHORED << 208) == 0) revert UnknownRecord(recordId);
         address patient = address(uint160(word));
@@ -233,7 +245,7 @@ contract RecordRegistry is EIP712, Nonces {
         _eraseRecord(recordId, patient);
     }
 
-    /// @notice Marks a batch-anchored record as erased; the caller must be its patient.
+    /// @notice Marks a batch-anchored record as erased (keyed by its leaf); the caller must be its patient.
     /// @param root The batch root.
     /// @param record The record, as in the batch manifest.
     /// @param proof Its Merkle path.
@@ -261,6 +273,7 @@ contract RecordRegistry is EIP712, Nonces {
         uint256 deadline,
         bytes calldata signature
     ) external {
+        _checkRelayer(msg.sender);
         _checkErasureSignature(record.patient, record.recordId, nonce, deadline, signature);
         _eraseBatchedRecord(root, record, proof);
     }
@@ -316,9 +329,8 @@ contract RecordRegistry is EIP712, Nonces {
         uint8 purpose
     ) external {
         _checkReader(msg.sender, purpose);
-        uint40 anchoredAt = _proveBatched(root, record, proof);
-        uint256 marker = _records[record.recordId];
-        if (marker & (_ERASED << 208) != 0) revert RecordIsErased(record.recordId);
+        (uint40 anchoredAt, bytes32 leaf) = _proveBatched(root, record, proof);
+        if (_erasedLeaves[leaf]) revert RecordIsErased(record.recordId);
         // Authorise as if stored: same word layout, time = the batch's anchoring time.
         uint256 word = uint256(uint160(record.patient)) |
             (uint256(record.category) << 160) |
@@ -347,11 +359,27 @@ contract RecordRegistry is EIP712, Nonces {
         return (address(uint160(word)), uint8(word >> 160), uint40(word >> 168), word & (_ERASED << 208) != 0);
     }
 
-    /// @notice True when `recordId` (anchored on its own or in a batch) is marked erased.
+    /// @notice True when the record `recordId` anchored on its own is marked erased.
+    /// @dev Batch-anchored records are not identified by their id alone: use {isBatchedRecordErased}.
     /// @param recordId The record.
     /// @return True when erased.
     function isErased(bytes32 recordId) external view returns (bool) {
         return _records[recordId] & (_ERASED << 208) != 0;
+    }
+
+    /// @notice True when the batch-anchored `record` is marked erased (in whichever batch its patient proved it).
+    /// @param record The record, as in the batch manifest.
+    /// @return True when erased.
+    function isBatchedRecordErased(BatchedRecord calldata record) external view returns (bool) {
+        return _erasedLeaves[_leaf(_digest(record), record.patient, record.category)];
+    }
+
+    /// @notice True when the batch entry with StandardMerkleTree leaf `leaf` is marked erased.
+    /// @dev For auditors holding the leaves (from `anchorBatch` calldata) rather than the full records.
+    /// @param leaf The leaf, as returned by {batchLeaf}.
+    /// @return True when erased.
+    function isBatchedLeafErased(bytes32 leaf) external view returns (bool) {
+        return _erasedLeaves[leaf];
     }
 
     /// @notice The stored state of a batch (zero values when unknown).
@@ -438,6 +466,10 @@ contract RecordRegistry is EIP712, Nonces {
         if (!_registry.hasActiveRole(Roles.PROVIDER, account)) revert NotActiveProvider(account);
     }
 
+    function _checkRelayer(address relayer) private view {
+        if (!_registry.isActiveMember(relayer)) revert NotActiveMember(relayer);
+    }
+
     function _checkReader(address reader, uint8 purpose) private view {
         // Exactly one known purpose bit.
         if (purpose == 0 || purpose > ConsentPolicy.EMERGENCY || purpose & (purpose - 1) != 0) {
@@ -483,7 +515,6 @@ contract RecordRegistry is EIP712, Nonces {
 
     /// @dev Categories the patient's consent to the caller covers for TREATMENT right now (0 when none).
     function _treatmentCategoriesNow(address patient) private view returns (uint16) {
-        if (patient == address(0)) revert InvalidAddress();
         ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(patient, msg.sender));
         if (
             c.isInForce(block.timestamp) &&
@@ -495,8 +526,7 @@ contract RecordRegistry is EIP712, Nonces {
         return 0;
     }
 
-    /// @dev keccak256(bytes.concat(keccak256(abi.encode(digest, patient, category)))), hashed in scratch memory
-    /// past the free-memory pointer so a 256-entry batch does not allocate 256 throw-away buffers.
+    /// @dev The EIP-712 digest of an `UploadAuthorization` for `record`, with the caller as author.
     function _uploadAuthorizationDigest(
         NewRecord calldata record,
         uint256 nonce,
@@ -514,6 +544,8 @@ contract RecordRegistry is EIP712, Nonces {
         return _hashTypedDataV4(keccak256(abi.encodePacked(UPLOAD_AUTHORIZATION_TYPEHASH, fields, nonce, deadline)));
     }
 
+    /// @dev keccak256(bytes.concat(keccak256(abi.encode(digest, patient, category)))), hashed in scratch memory
+    /// past the free-memory pointer so a 256-entry batch does not allocate 256 throw-away buffers.
     function _leaf(bytes32 digest, address patient, uint8 category) private pure returns (bytes32 leaf) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
@@ -578,13 +610,12 @@ contract RecordRegistry is EIP712, Nonces {
         bytes32 root,
         BatchedRecord calldata record,
         bytes32[] calldata proof
-    ) private view returns (uint40 anchoredAt) {
+    ) private view returns (uint40 anchoredAt, bytes32 leaf) {
         uint256 batch = _batches[root];
         if (batch == 0) revert UnknownBatch(root);
-        if (!MerkleProof.verifyCalldata(proof, root, _leaf(_digest(record), record.patient, record.category))) {
-            revert InvalidProof(root, record.recordId);
-        }
-        return uint40(batch >> 160);
+        leaf = _leaf(_digest(record), record.patient, record.category);
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(root, record.recordId);
+        anchoredAt = uint40(batch >> 160);
     }
 
     function _eraseRecord(bytes32 recordId, address patient) private {
@@ -596,17 +627,11 @@ contract RecordRegistry is EIP712, Nonces {
         emit RecordErased(recordId, patient, bytes32(0));
     }
 
+    /// @dev The marker covers the leaf, so an identical copy of the record in another batch is erased with it.
     function _eraseBatchedRecord(bytes32 root, BatchedRecord calldata record, bytes32[] calldata proof) private {
-        uint40 anchoredAt = _proveBatched(root, record, proof);
-        uint256 word = _records[record.recordId];
-        if (word & (_ERASED << 208) != 0) revert RecordIsErased(record.recordId);
-        // The id is taken by a record anchored on its own: erase that one with requestErasure.
-        if (word != 0) revert RecordAlreadyAnchored(record.recordId);
-        _records[record.recordId] =
-            uint256(uint160(record.patient)) |
-            (uint256(record.category) << 160) |
-            (uint256(anchoredAt) << 168) |
-            ((_BATCHED | _ERASED) << 208);
+        (, bytes32 leaf) = _proveBatched(root, record, proof);
+        if (_erasedLeaves[leaf]) revert RecordIsErased(record.recordId);
+        _erasedLeaves[leaf] = true;
         emit RecordErased(record.recordId, record.patient, root);
     }
 
@@ -617,7 +642,6 @@ contract RecordRegistry is EIP712, Nonces {
         uint256 deadline,
         bytes calldata signature
     ) private {
-        if (!_registry.isActiveMember(msg.sender)) revert NotActiveMember(msg.sender);
         if (block.timestamp > deadline) revert ExpiredSignature(deadline);
         bytes32 structHash = keccak256(abi.encode(REQUEST_ERASURE_TYPEHASH, patient, recordId, nonce, deadline));
         address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import cached_property
+from typing import Self
 
-from eth_utils import to_checksum_address
-from pydantic import BaseModel, Field
+from eth_utils import is_address, to_checksum_address
+from pydantic import BaseModel, Field, model_validator
 from web3.contract import Contract
 from web3.logs import DISCARD
 
@@ -15,6 +17,9 @@ from ledger.transactions import TransactionSender
 from ledger.vocabulary import category_names, purpose_names
 
 UINT40_MAX = 2**40 - 1
+UINT16_MAX = 2**16 - 1
+ALL_PURPOSES = 31  # TREATMENT | PAYMENT | RESEARCH | PUBLIC_HEALTH | EMERGENCY (ConsentPolicy.ALL_PURPOSES)
+ZERO_ADDRESS = "0x" + "00" * 20
 
 REGISTER_PATIENT_TYPES = {"RegisterPatient": [{"name": "patient", "type": "address"}, {"name": "hpkePublicKey", "type": "bytes"}, {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"}]}
 GRANT_CONSENT_TYPES = {
@@ -42,15 +47,39 @@ class ConsentStatus(IntEnum):
 
 
 class ConsentTerms(BaseModel):
-    """What a patient agrees to (FHIR Consent: actor, class, purpose, period, dataPeriod)."""
+    """What a patient agrees to (FHIR Consent: actor, class, purpose, period, dataPeriod).
+
+    Validated with the contract's own rules (ConsentLedger._checkTerms, except "not already expired", which
+    depends on the block time), so a wallet refuses bad terms before the patient signs anything.
+    """
 
     grantee: str
-    categories: int = Field(gt=0, lt=2**16)
-    purposes: int = Field(gt=0, lt=2**8)
+    categories: int = Field(description="category bitmask (1 << code), 1..0xFFFF")
+    purposes: int = Field(description="purpose bitmask, 1..31")
     valid_from: int = Field(ge=0, le=UINT40_MAX)
     valid_until: int = Field(ge=0, le=UINT40_MAX)
     data_from: int = Field(default=0, ge=0, le=UINT40_MAX)
     data_until: int = Field(default=0, ge=0, le=UINT40_MAX, description="0 = open-ended")
+
+    @model_validator(mode="after")
+    def _check_terms(self) -> Self:
+        # Every problem at once, so a caller fixes the terms in one go.
+        problems: list[str] = []
+        if not is_address(self.grantee):
+            problems.append(f"grantee {self.grantee!r} is not a 20-byte hex address (or its checksum is wrong)")
+        elif int(self.grantee, 16) == 0:
+            problems.append("grantee must not be the zero address")
+        if not 0 < self.categories <= UINT16_MAX:
+            problems.append(f"categories must be a non-empty 16-bit category mask (1..{UINT16_MAX}), got {self.categories}")
+        if not 0 < self.purposes <= ALL_PURPOSES:
+            problems.append(f"purposes must be a non-empty mask of the five purposes (1..{ALL_PURPOSES}), got {self.purposes}")
+        if self.valid_from >= self.valid_until:
+            problems.append(f"valid_from ({self.valid_from}) must be before valid_until ({self.valid_until})")
+        if self.data_until != 0 and self.data_from >= self.data_until:
+            problems.append(f"data_from ({self.data_from}) must be before data_until ({self.data_until}), or data_until 0 for open-ended")
+        if problems:
+            raise ValueError("invalid consent terms: " + "; ".join(problems))
+        return self
 
     def as_tuple(self) -> tuple[str, int, int, int, int, int, int]:
         return (to_checksum_address(self.grantee), self.categories, self.purposes, self.valid_from, self.valid_until, self.data_from, self.data_until)
@@ -74,8 +103,9 @@ class ConsentLedger:
         self.ledger = ledger
         self.contract: Contract = ledger.contract("ConsentLedger")
 
-    @property
+    @cached_property
     def domain(self) -> Domain:
+        # Fixed for a deployment (chain id + contract address), so read it once instead of once per message.
         return Domain.of(self.contract)
 
     # --- reads -------------------------------------------------------------------------------------

@@ -12,12 +12,17 @@ from tests.conftest import free_port
 
 def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    env = {**os.environ, "HEALTHSILK_GATEWAY_PORT": str(free_port()), "HEALTHSILK_ANVIL_PORT": str(free_port()), "HEALTHSILK_IPFS_PORT": str(free_port()), "COLUMNS": "200"}
+    ports = {name: str(free_port()) for name in ("GATEWAY_PORT", "ANVIL_PORT", "IPFS_PORT", "DEMO_LOKOSSA_PORT", "DEMO_YINCHUAN_PORT")}
+    env = {**os.environ, **{f"HEALTHSILK_{name}": port for name, port in ports.items()}, "COLUMNS": "200"}
     try:
         result = subprocess.run([sys.executable, "-m", "wallet.cli", "demo", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        assert "admitted" in result.stdout
-        assert "is not a consortium member" in result.stdout
-        assert "the demo ran as expected" in result.stdout
+        out = result.stdout
+        assert "admitted" in out and "is not a consortium member" in out
+        assert "decrypted in Yinchuan" in out and "12 leads" in out
+        assert "Yinchuan reads again -> 403" in out
+        assert "the demo ran as expected" in out
+        # The hospital APIs were stopped; only the network keeps running for exploration (and is stopped below).
+        assert not list((data_dir / "run").glob("api-*.pid"))
     finally:
         subprocess.run([sys.executable, "-m", "wallet.cli", "network", "down", "--data-dir", str(data_dir)], env=env, capture_output=True, timeout=60)

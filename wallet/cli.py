@@ -7,10 +7,24 @@ from typing import Annotated, Optional
 
 import typer
 
+from ledger.audit.cli import app as audit_app
+from api.cli import app as api_app
 from network.cli import app as network_app
+from wallet.commands.access_log import app as wallet_access_log_app
+from wallet.commands.account import app as wallet_account_app
+from wallet.commands.consent import app as wallet_consent_app
+from wallet.commands.delegate import app as wallet_delegate_app
+from wallet.commands.records import app as wallet_records_app
 
 app = typer.Typer(help="healthsilk: patient-owned health records and consent on a permissioned ledger.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
+app.add_typer(api_app, name="api")
+app.add_typer(wallet_account_app, name="wallet")
+app.add_typer(wallet_consent_app, name="consent")
+app.add_typer(wallet_records_app, name="records")
+app.add_typer(wallet_access_log_app, name="access-log")
+app.add_typer(wallet_delegate_app, name="delegate")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from functools import cached_property
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
@@ -84,14 +84,6 @@ def admit(ledger: Ledger, governors: list[LocalAccount], accounts: list[tuple[Lo
         for a, role in accounts
     ]
     assert all(registry.approve(approver, proposal_id) for proposal_id in ids)
-
-
-class CachedConsentLedger(ConsentLedger):
-    """The wrapper with its EIP-712 domain read once (it is fixed for a deployment; saves an RPC per message)."""
-
-    @cached_property
-    def domain(self) -> Domain:  # type: ignore[override]
-        return Domain.of(self.contract)
 
 
 @dataclass
@@ -192,7 +184,7 @@ class World:
 @pytest.fixture
 def world(members: None, chain: RunningNetwork) -> World:
     ledger = chain.ledger()
-    consents = CachedConsentLedger(ledger)
+    consents = ConsentLedger(ledger)
     return World(chain, ledger, consents, consents.contract, ledger.sender(CLINIC))
 
 
@@ -441,13 +433,30 @@ def test_set_replace_and_remove_delegate_directly(world: World) -> None:
     assert world.state([patient.address]) == before
 
 
-@pytest.mark.xfail(strict=True, reason="defect: setDelegate(address(0)) silently removes the delegate; NatSpec says the delegate is 'not zero'")
 def test_set_delegate_to_zero_is_refused(world: World) -> None:
+    # Removal is removeDelegate(); a zero passed to setDelegate is a mistake and must not strip the guardian.
     patient, carer = new_patient("deleg-zero"), new_patient("deleg-zero-carer")
     sender = world.direct(patient)
     sender.transact(world.fns.setDelegate(carer.address))
     with reverts("InvalidDelegate", delegate=ZERO):
         sender.call(world.fns.setDelegate(ZERO))
+    before = world.state([patient.address, carer.address])
+    expect(world.direct_refusal(patient, world.fns.setDelegate(ZERO)), "InvalidDelegate", delegate=ZERO)
+    assert world.state([patient.address, carer.address]) == before
+    assert world.consents.delegate_of(patient.address) == carer.address
+    # Without a delegate the zero is refused the same way (not as NoDelegate: it is not a removal).
+    other = new_patient("deleg-zero-none")
+    expect(world.direct_refusal(other, world.fns.setDelegate(ZERO)), "InvalidDelegate", delegate=ZERO)
+
+
+def test_signed_set_delegate_to_zero_removes_and_needs_a_delegate(world: World) -> None:
+    # The signed SetDelegate type has no removal message of its own: delegate zero, explicitly signed, removes.
+    patient = new_patient("deleg-sig-zero")
+    removal = world.consents.delegate_message(patient.address, None, deadline=world.now() + 600)
+    assert removal.message["delegate"] == ZERO
+    before = world.state([patient.address])
+    expect(world.mined_refusal(CLINIC, world.call_for(removal, removal.sign(patient))), "NoDelegate", patient=patient.address)
+    assert world.state([patient.address]) == before
 
 
 def test_set_and_remove_delegate_by_signature(world: World) -> None:
@@ -662,3 +671,67 @@ def test_refused_signatures_change_nothing(world: World, kind: str, case: str) -
     before = world.state(accounts)
     expect(world.mined_refusal(relayer, world.call_for(message, signature), w3), error[0], **error[1])
     assert world.state(accounts) == before
+
+
+# --------------------------------------------------------------------------------------------------
+# The Python wrapper: terms validated before anything is signed, the domain read once
+# --------------------------------------------------------------------------------------------------
+
+GOOD_TERMS: dict[str, Any] = {"grantee": CLINIC.address, "categories": ECG, "purposes": TREATMENT, "valid_from": 1_000, "valid_until": 2_000}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"purposes": 0}, "purposes must be a non-empty mask of the five purposes (1..31), got 0"),
+        ({"purposes": 32}, "got 32"),
+        ({"purposes": 33}, "got 33"),
+        ({"purposes": -1}, "got -1"),
+        ({"categories": 0}, "categories must be a non-empty 16-bit category mask (1..65535), got 0"),
+        ({"categories": 2**16}, "got 65536"),
+        ({"valid_from": 2_000, "valid_until": 2_000}, "valid_from (2000) must be before valid_until (2000)"),
+        ({"valid_from": 2_001}, "valid_from (2001) must be before valid_until (2000)"),
+        ({"data_from": 500, "data_until": 500}, "data_from (500) must be before data_until (500)"),
+        ({"data_from": 501, "data_until": 500}, "data_from (501) must be before data_until (500)"),
+        ({"grantee": ZERO}, "grantee must not be the zero address"),
+        ({"grantee": "clinic"}, "is not a 20-byte hex address"),
+    ],
+)
+def test_consent_terms_refuse_what_the_contract_refuses(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match="invalid consent terms") as info:
+        ConsentTerms(**(GOOD_TERMS | overrides))
+    assert message in str(info.value)
+
+
+def test_consent_terms_report_every_problem_at_once() -> None:
+    with pytest.raises(ValidationError) as info:
+        ConsentTerms(**(GOOD_TERMS | {"purposes": 0, "categories": 0, "valid_until": 1_000, "data_from": 9, "data_until": 3}))
+    text = str(info.value)
+    assert all(part in text for part in ("purposes must", "categories must", "valid_from (1000)", "data_from (9)"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"purposes": 31, "categories": 0xFFFF},  # every purpose, every category bit (reserved ones too)
+        {"purposes": 1, "categories": 1},
+        {"valid_from": 0, "valid_until": 1},
+        {"data_from": 2**40 - 1, "data_until": 0},  # data_until 0 = open-ended: any data_from
+        {"data_from": 0, "data_until": 1},
+        {"grantee": CLINIC.address.lower()},
+    ],
+)
+def test_consent_terms_accept_the_edges(overrides: dict[str, Any]) -> None:
+    terms = ConsentTerms(**(GOOD_TERMS | overrides))
+    assert terms.as_tuple()[0] == CLINIC.address
+
+
+def test_domain_is_read_once_per_wrapper(world: World) -> None:
+    consents = ConsentLedger(world.ledger)
+    assert "domain" not in vars(consents)
+    first = consents.register_message(CLINIC.address, b"\x01", deadline=1, nonce=0)
+    assert "domain" in vars(consents), "the domain is cached on first use"
+    second = consents.revoke_message(CLINIC.address, LAB.address, deadline=1, nonce=0)
+    assert first.domain is second.domain is consents.domain
+    assert consents.domain == Domain.of(world.contract) == Domain("healthsilk ConsentLedger", "1", world.w3.eth.chain_id, world.contract.address)

@@ -268,6 +268,35 @@ def test_request_erasure_digest(
     assert result == (_refusal("UnknownBatch", root=root) if nonce == 0 else _refusal("InvalidAccountNonce", account=account.address, currentNonce=0))
 
 
+@FAST
+@given(nonce=nonces, deadline=deadlines)
+def test_request_erasure_digest_for_a_record_anchored_on_its_own(signing: Signing, nonce: int, deadline: int) -> None:
+    # The single-record variant reads the patient from the stored record, so it signs as the base record's
+    # patient (nonce 0 went on the upload authorisation): a matching digest ends in success or a nonce error.
+    record_id = signing.base_record[0]
+    message = TypedMessage(signing.records_domain, "RequestErasure", REQUEST_ERASURE_TYPES, {"patient": BASE_PATIENT.address, "recordId": record_id, "nonce": nonce, "deadline": deadline})
+    result = signing.outcome(signing.records.functions.requestErasureBySig(record_id, nonce, deadline, message.sign(BASE_PATIENT)))
+    assert result == ([] if nonce == 1 else _refusal("InvalidAccountNonce", account=BASE_PATIENT.address, currentNonce=1))
+
+
+@FAST
+@given(account=keys, known=st.booleans(), record_id=bytes32, root=bytes32)
+def test_erasure_relays_check_membership_before_the_record(signing: Signing, account: LocalAccount, known: bool, record_id: bytes, root: bytes) -> None:
+    # A non-member's refusal says nothing about whether the record or batch exists.
+    outsider = TransactionSender(signing.ledger.w3, account, signing.ledger.decoder)
+    record_id = signing.base_record[0] if known else record_id
+    message = TypedMessage(signing.records_domain, "RequestErasure", REQUEST_ERASURE_TYPES, {"patient": account.address, "recordId": record_id, "nonce": 0, "deadline": 2**64})
+    signature = message.sign(account)
+    batched = (record_id, account.address, 2, record_id, b"\x01")
+    for function in (
+        signing.records.functions.requestErasureBySig(record_id, 0, 2**64, signature),
+        signing.records.functions.requestBatchedErasureBySig(root, batched, [], 0, 2**64, signature),
+    ):
+        with pytest.raises(ContractRevert) as info:
+            outsider.call(function)
+        assert (info.value.name, info.value.args_by_name["account"].lower()) == ("NotActiveMember", account.address.lower())
+
+
 # --------------------------------------------------------------------------------------------------
 # Negative controls and deadline edges (eth_call at an exactly-known block timestamp)
 # --------------------------------------------------------------------------------------------------

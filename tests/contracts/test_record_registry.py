@@ -106,14 +106,6 @@ def patient_of(label: str) -> LocalAccount:
     return throwaway_account(f"record-registry/patient/{label}")
 
 
-class CachedConsentLedger(ConsentLedger):
-    """The wrapper with its EIP-712 domain read once (it is fixed for a deployment; saves an RPC per message)."""
-
-    @cached_property
-    def domain(self) -> Domain:  # type: ignore[override]
-        return Domain.of(self.contract)
-
-
 @dataclass
 class World:
     net: RunningNetwork
@@ -245,7 +237,7 @@ def _plain(args: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def world(members: None, chain: RunningNetwork) -> World:
     ledger = chain.ledger()
-    return World(chain, ledger, CachedConsentLedger(ledger), ledger.contract("RecordRegistry"))
+    return World(chain, ledger, ConsentLedger(ledger), ledger.contract("RecordRegistry"))
 
 
 def expect(error: ContractRevert, name: str, **args: Any) -> None:
@@ -584,10 +576,16 @@ def test_batch_refusals(world: World, case: str) -> None:
     expect(world.mined_refusal(sender, function), error[0], **error[1])
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a zero patient in the FIRST batch entry reverts NoConsent(0x0, ...) instead of InvalidAddress()")
-def test_batch_refuses_a_zero_patient_first_entry_as_invalid_address(world: World) -> None:
+@pytest.mark.parametrize("position", ["only", "first", "middle", "last"])
+def test_batch_refuses_a_zero_patient_in_any_entry_as_invalid_address(world: World, position: str) -> None:
+    alice = patient_of("batch-zero-alice")
+    world.grant(alice)
+    good = RecordBatch([batched(f"z{index}", alice) for index in range(2)]).entries()
+    zero = (keccak(text="d"), ZERO, ECG)
+    entries = {"only": [zero], "first": [zero, *good], "middle": [good[0], zero, good[1]], "last": [*good, zero]}[position]
     with reverts("InvalidAddress"):
-        world.sender(CLINIC).call(world.fns.anchorBatch([(keccak(text="d"), ZERO, ECG)], MANIFEST))
+        world.sender(CLINIC).call(world.fns.anchorBatch(entries, MANIFEST))
+    expect(world.mined_refusal(CLINIC, world.fns.anchorBatch(entries, MANIFEST)), "InvalidAddress")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -624,7 +622,7 @@ def test_direct_erasure_refusals(world: World) -> None:
     assert world.state([new[0]]) == before
 
 
-@pytest.mark.parametrize("case", ["ok", "replayed", "stranger", "delegate", "expired", "non-member-relayer", "unknown-record"])
+@pytest.mark.parametrize("case", ["ok", "replayed", "stranger", "delegate", "expired", "non-member-relayer", "non-member-relayer-unknown-record", "unknown-record"])
 def test_erasure_by_signature(world: World, case: str) -> None:
     patient, stranger = patient_of(f"erase-sig-{case}"), patient_of("erase-sig-someone-else")
     world.grant(patient)
@@ -650,6 +648,11 @@ def test_erasure_by_signature(world: World, case: str) -> None:
         deadline, error = world.now() - 1, ("ExpiredSignature", {})
     elif case == "non-member-relayer":
         relayer, w3 = OUTSIDER, world.net.operator_w3  # the gateway refuses non-members; the contract must too
+        world.direct(OUTSIDER)
+        error = ("NotActiveMember", {"account": OUTSIDER.address})
+    elif case == "non-member-relayer-unknown-record":
+        # Membership is checked before the record: a non-member's refusal is the same whether or not it exists.
+        relayer, w3, record_id = OUTSIDER, world.net.operator_w3, keccak(text="unknown")
         world.direct(OUTSIDER)
         error = ("NotActiveMember", {"account": OUTSIDER.address})
     else:
@@ -684,12 +687,18 @@ def test_batched_erasure_direct_and_by_signature(world: World) -> None:
 
     receipt = world.direct(alice).transact(world.fns.requestBatchedErasure(batch.root, a0.as_tuple(), batch.proof(0)))
     assert world.events(receipt, "RecordErased") == [{"recordId": a0.record_id, "patient": alice.address, "batchRoot": batch.root}]
-    assert world.fns.isErased(a0.record_id).call() and not world.fns.isErased(records[2].record_id).call()
+    f = world.fns
+    assert f.isBatchedRecordErased(a0.as_tuple()).call() and not f.isBatchedRecordErased(records[2].as_tuple()).call()
+    assert f.isBatchedLeafErased(f.batchLeaf(a0.as_entry()).call()).call()
+    assert not f.isErased(a0.record_id).call() and tuple(f.getRecord(a0.record_id).call()) == (ZERO, 0, 0, False), "isErased is for records anchored on their own"
     expect(world.direct_refusal(alice, world.fns.requestBatchedErasure(batch.root, a0.as_tuple(), batch.proof(0))), "RecordIsErased", recordId=a0.record_id)
     expect(world.mined_refusal(LAB, world.fns.batchedRecordAccessed(batch.root, a0.as_tuple(), batch.proof(0), TREATMENT)), "RecordIsErased", recordId=a0.record_id)
 
     message = world.erasure_message(bob.address, b1.record_id)
     function = world.fns.requestBatchedErasureBySig(batch.root, b1.as_tuple(), batch.proof(1), 0, message.message["deadline"], message.sign(bob))
+    world.direct(OUTSIDER)
+    expect(world.mined_refusal(OUTSIDER, function, world.net.operator_w3), "NotActiveMember", account=OUTSIDER.address)
+    assert not world.fns.isBatchedRecordErased(b1.as_tuple()).call() and world.fns.nonces(bob.address).call() == 0
     receipt = world.sender(LAB).transact(function)
     assert world.events(receipt, "RecordErased") == [{"recordId": b1.record_id, "patient": bob.address, "batchRoot": batch.root}]
     assert world.fns.nonces(bob.address).call() == 1
@@ -701,15 +710,39 @@ def test_batched_erasure_direct_and_by_signature(world: World) -> None:
     assert world.events(receipt, "RecordsAccessed")[0]["recordIds"] == [records[2].record_id]
 
 
-def test_batched_erasure_of_an_id_also_anchored_on_its_own_is_refused(world: World) -> None:
+def test_batched_erasure_and_a_single_record_with_the_same_id_are_independent(world: World) -> None:
+    # Batched markers are keyed by leaf, so an id also anchored on its own neither blocks the batched erasure
+    # (a provider could otherwise pre-empt a patient's erasure by anchoring the id singly) nor is touched by it.
     patient = patient_of("berase-dup")
-    world.grant(patient)
+    world.grants((patient, CLINIC), (patient, LAB))
     single = record("berase-dup", patient)
     world.anchor(CLINIC, single)
     same = BatchRecord(record_id=single[0], patient=patient.address, category=ECG, content_hash=single[3], cid=single[4])
     batch = RecordBatch([same])
     world.sender(CLINIC).transact(world.fns.anchorBatch(batch.entries(), MANIFEST))
-    expect(world.direct_refusal(patient, world.fns.requestBatchedErasure(batch.root, same.as_tuple(), [])), "RecordAlreadyAnchored", recordId=single[0])
+    single_state = tuple(world.fns.getRecord(single[0]).call())
+    receipt = world.direct(patient).transact(world.fns.requestBatchedErasure(batch.root, same.as_tuple(), []))
+    assert world.events(receipt, "RecordErased") == [{"recordId": single[0], "patient": patient.address, "batchRoot": batch.root}]
+    assert world.fns.isBatchedRecordErased(same.as_tuple()).call()
+    assert tuple(world.fns.getRecord(single[0]).call()) == single_state and not world.fns.isErased(single[0]).call()
+    world.sender(LAB).transact(world.fns.recordAccessed(single[0], TREATMENT))
+    expect(world.mined_refusal(LAB, world.fns.batchedRecordAccessed(batch.root, same.as_tuple(), [], TREATMENT)), "RecordIsErased", recordId=single[0])
+    # And the other way round: erasing the single record leaves the batched marker as it was.
+    world.direct(patient).transact(world.fns.requestErasure(single[0]))
+    assert world.fns.isErased(single[0]).call() and world.fns.isBatchedRecordErased(same.as_tuple()).call()
+
+
+def test_batched_erasure_covers_an_identical_copy_in_another_batch(world: World) -> None:
+    # The marker binds the content (leaf), not the batch: re-anchoring the same record elsewhere does not revive it.
+    patient = patient_of("berase-copy")
+    world.grants((patient, CLINIC), (patient, LAB))
+    kept, erased = batched("berase-copy-kept", patient), batched("berase-copy", patient)
+    first, second = RecordBatch([erased, kept]), RecordBatch([erased])
+    world.sender(CLINIC).transact_many([world.fns.anchorBatch(first.entries(), MANIFEST), world.fns.anchorBatch(second.entries(), MANIFEST)])
+    world.direct(patient).transact(world.fns.requestBatchedErasure(second.root, erased.as_tuple(), []))
+    expect(world.mined_refusal(LAB, world.fns.batchedRecordAccessed(first.root, erased.as_tuple(), first.proof(0), TREATMENT)), "RecordIsErased", recordId=erased.record_id)
+    expect(world.direct_refusal(patient, world.fns.requestBatchedErasure(first.root, erased.as_tuple(), first.proof(0))), "RecordIsErased", recordId=erased.record_id)
+    world.sender(LAB).transact(world.fns.batchedRecordAccessed(first.root, kept.as_tuple(), first.proof(1), TREATMENT))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -853,7 +886,6 @@ def test_revocation_binds_later_transactions_in_the_same_block(world: World) -> 
     assert world.events(receipts[0], "RecordsAccessed")[0]["recordIds"] == [first[0]]
 
 
-@pytest.mark.xfail(strict=True, reason="defect: the batched erasure marker is keyed by recordId alone, so another patient's batch record with the same id becomes unreadable")
 def test_erasing_a_colliding_id_in_another_batch_leaves_the_victims_record_readable(world: World) -> None:
     victim, sybil = patient_of("collide-victim"), patient_of("collide-sybil")
     world.grants((victim, CLINIC), (sybil, LAB), (victim, LAB))
@@ -866,3 +898,10 @@ def test_erasing_a_colliding_id_in_another_batch_leaves_the_victims_record_reada
     world.sender(LAB).transact(world.fns.anchorBatch(second.entries(), MANIFEST))
     world.direct(sybil).transact(world.fns.requestBatchedErasure(second.root, copy.as_tuple(), []))
     world.sender(LAB).transact(world.fns.batchedRecordAccessed(first.root, genuine.as_tuple(), [], TREATMENT))
+    assert world.fns.isBatchedRecordErased(copy.as_tuple()).call() and not world.fns.isBatchedRecordErased(genuine.as_tuple()).call()
+    assert not world.fns.isErased(genuine.record_id).call()
+    # The id is not blocked either: it can still be anchored on its own, and the victim can still erase its record.
+    world.sender(CLINIC).transact(world.fns.anchorRecord((genuine.record_id, victim.address, ECG, genuine.content_hash, genuine.cid, ZERO32)))
+    assert world.fns.getRecord(genuine.record_id).call()[0] == victim.address
+    world.direct(victim).transact(world.fns.requestBatchedErasure(first.root, genuine.as_tuple(), []))
+    assert world.fns.isBatchedRecordErased(genuine.as_tuple()).call() and not world.fns.isErased(genuine.record_id).call()

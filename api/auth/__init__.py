@@ -1,0 +1,1 @@
+"""Who is calling: institution API tokens (scoped), patient sign-in challenges and short-lived patient sessions."""

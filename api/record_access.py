@@ -1,0 +1,71 @@
+"""The record service (api/records) wired to this app: one ledger, one sender, errors as problems."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.problems import ProblemError, problem_response
+from api.records import (
+    AccessDeniedError,
+    AnchorRefusedError,
+    InvalidResourceError,
+    NoKeyError,
+    PatientKeyMissingError,
+    PayloadMissingError,
+    PayloadTamperedError,
+    PutIncompleteError,
+    RecordErasedError,
+    RecordError,
+    RecordNotFoundError,
+    RecordService,
+    RecordSettings,
+    ShareRefusedError,
+    UnsupportedResourceError,
+)
+
+if TYPE_CHECKING:
+    from api.services import Services
+
+
+def open_record_service(svc: "Services") -> RecordService:
+    settings = RecordSettings(records_dir=svc.settings.records_dir, ipfs_api=svc.settings.ipfs_api)
+    service = RecordService.from_settings(svc.identity, svc.ledger, settings)
+    service.sender = svc.sender  # one sender per key: two would race for nonces
+    return service
+
+
+# (status, slug, title) per record-service error; the most specific class is listed first.
+_RECORD_PROBLEMS: list[tuple[type[RecordError], int, str, str]] = [
+    (InvalidResourceError, 422, "invalid-fhir", "Invalid FHIR resource"),
+    (UnsupportedResourceError, 422, "unsupported-resource", "Unsupported FHIR resource"),
+    (ShareRefusedError, 422, "share-refused", "Key share refused"),
+    (PatientKeyMissingError, 409, "patient-not-registered", "Patient has no encryption key"),
+    (AccessDeniedError, 403, "no-consent", "No consent"),
+    (NoKeyError, 409, "no-key", "Key not shared yet"),
+    (RecordNotFoundError, 404, "record-not-found", "Record not found"),
+    (RecordErasedError, 410, "record-erased", "Record erased"),
+    (PayloadMissingError, 502, "payload-missing", "Payload missing"),
+    (PayloadTamperedError, 502, "payload-tampered", "Payload does not match its anchor"),
+    (AnchorRefusedError, 409, "contract-refused", "Refused by the ledger"),
+    (PutIncompleteError, 503, "put-incomplete", "Upload not completed"),
+]
+
+
+def record_problem(exc: RecordError) -> ProblemError:
+    for kind, status, slug, title in _RECORD_PROBLEMS:
+        if isinstance(exc, kind):
+            headers = {"Retry-After": "5"} if status == 503 else None
+            return ProblemError(status, slug, title, str(exc), headers=headers)
+    return ProblemError(422, "record-refused", "Record request refused", str(exc))
+
+
+def install_record_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RecordError)
+    async def _record(_: Request, exc: RecordError) -> JSONResponse:
+        problem = record_problem(exc)
+        if problem.status >= 500:
+            app.state.services.metrics.chain_errors.labels(problem.slug.replace("-", "_")).inc()
+        return problem_response(problem)

@@ -1,0 +1,44 @@
+"""A patient's access log: every logged read of their records, with reader names and times."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel
+
+from api.auth.callers import Caller, patient_or_scopes
+from api.problems import problem_responses
+from api.routers.deps import services
+from api.services import Services
+from api.types import ADDRESS_PATTERN, hex32, path_address
+from ledger.vocabulary import purpose_names
+
+router = APIRouter(prefix="/v1", tags=["access log"])
+
+
+class AccessEntry(BaseModel):
+    reader: str
+    reader_name: str | None
+    purpose: str
+    record_ids: list[str]
+    consent_id: str | None
+    block_number: int
+    transaction_hash: str
+    timestamp: int
+
+
+@router.get(
+    "/patients/{address}/access-log", response_model=list[AccessEntry], summary="Who read the patient's records, when and why (patient self, or scope audit)",
+    responses=problem_responses(401, 403, 422, 502, 503),
+)
+def access_log(address: Annotated[str, Path(pattern=ADDRESS_PATTERN)], _: Caller = Depends(patient_or_scopes("audit")), svc: Services = Depends(services)) -> list[AccessEntry]:
+    patient = path_address(address)
+    return [
+        AccessEntry(
+            reader=access.reader, reader_name=svc.member_name(access.reader), purpose=(purpose_names(access.purpose) or [str(access.purpose)])[0],
+            record_ids=[hex32(r) for r in access.record_ids], consent_id=hex32(access.consent_id) if any(access.consent_id) else None,
+            block_number=access.block_number, transaction_hash=access.transaction_hash, timestamp=svc.block_timestamp(access.block_number),
+        )
+        for access in svc.records.accesses_of(patient)
+    ]

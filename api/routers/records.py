@@ -1,0 +1,229 @@
+"""Records: upload (seal, pin, anchor), list, read (consent-checked, access logged), verify, sealed bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth.callers import Caller, patient_only, patient_or_scopes, require_scopes
+from api.problems import ProblemError, forbidden, invalid, not_found, problem_responses
+from api.records import fhir
+from api.records.categories import category_of
+from api.records.cid import cid_to_text, payload_cid
+from api.routers.deps import services
+from api.services import Services
+from api.types import ADDRESS_PATTERN, RECORD_ID_PATTERN, hex32, path_address, record_id_bytes
+from ledger.records import Anchor
+from ledger.vocabulary import Category, Purpose
+from network.ipfs_client import IpfsNotFound
+
+router = APIRouter(prefix="/v1", tags=["records"])
+PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="the patient's 0x address")]
+PathRecordId = Annotated[str, Path(pattern=RECORD_ID_PATTERN, description="0x + 64 hex digits")]
+PurposeName = Literal["TREATMENT", "PAYMENT", "RESEARCH", "PUBLIC_HEALTH", "EMERGENCY"]
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+class FhirResource(BaseModel):
+    """Any FHIR R4 resource (validated server-side with the R4B models), or a Bundle of them."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+    resourceType: str = Field(min_length=1, examples=["Observation", "Bundle"])
+
+
+class UploadedRecord(BaseModel):
+    record_id: str
+    category: str
+    content_hash: str
+    cid: str
+    transaction_hash: str
+    block_number: int
+    version: int
+    created: bool = Field(description="false when this exact record was already anchored (a safe retry)")
+
+
+class RecordListItem(BaseModel):
+    record_id: str
+    category: str
+    author: str
+    author_name: str | None
+    anchored_at: int = Field(description="block number of the anchor")
+    anchored_time: int = Field(description="block timestamp of the anchor (what a consent's data period is checked against)")
+    supersedes: str | None
+    erased: bool
+    cid: str
+    content_hash: str
+
+
+class MerkleInfo(BaseModel):
+    root: str
+    proof_ok: bool
+
+
+class Verification(BaseModel):
+    record_id: str
+    anchored: bool
+    author: str
+    author_active: bool
+    category: str
+    content_hash: str
+    cid: str
+    payload_available: bool
+    sha256_ok: bool
+    cid_ok: bool
+    erased: bool
+    consent_in_force: bool | None = Field(default=None, description="for institution callers: may this institution read it now (TREATMENT)")
+    merkle: MerkleInfo | None = Field(default=None, description="batch-anchored records only")
+
+
+def _entries(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources to store: the resource itself, or every entry of a Bundle; all validated before any is stored."""
+    if resource.get("resourceType") != "Bundle":
+        return [resource]
+    fhir.validate(resource, 64 * 1024 * 1024)  # the Bundle itself must be valid FHIR
+    entries = [entry.get("resource") for entry in resource.get("entry", []) if isinstance(entry, dict)]
+    if not entries or any(not isinstance(entry, dict) for entry in entries):
+        raise invalid("a Bundle must carry at least one entry, each with a resource")
+    return entries  # type: ignore[return-value]
+
+
+@router.post(
+    "/patients/{address}/records", status_code=201, response_model=list[UploadedRecord],
+    summary="Upload a FHIR resource or Bundle for a patient: validate, encrypt, pin, anchor (scope write)",
+    responses=problem_responses(401, 403, 409, 413, 422, 502, 503),
+    openapi_extra={"requestBody": {"required": True, "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/FhirResource"}}, "application/json": {"schema": {"$ref": "#/components/schemas/FhirResource"}}}}},
+)
+def upload(address: PathAddress, resource: FhirResource = Body(), _: Caller = Depends(require_scopes("write")), svc: Services = Depends(services)) -> list[UploadedRecord]:
+    patient = path_address(address)
+    service = svc.record_service
+    entries = _entries(resource.model_dump())
+    if len(entries) > 1:  # refuse a whole Bundle before any entry is stored (put validates a single resource itself)
+        for entry in entries:
+            _, canonical, _ = fhir.validate(entry, service.max_resource_bytes)
+            category_of(canonical)
+    out: list[UploadedRecord] = []
+    for entry in entries:
+        result = service.put(entry, patient)
+        anchor = result.anchor
+        out.append(
+            UploadedRecord(
+                record_id=hex32(result.record_id), category=result.category, content_hash=hex32(anchor.content_hash), cid=result.cid,
+                transaction_hash=anchor.transaction_hash, block_number=anchor.block_number, version=result.version, created=result.created,
+            )
+        )
+    return out
+
+
+def _consent_window(svc: Services, patient: str) -> tuple[int, int, int, int, int] | None:
+    """(category mask, valid_from, valid_until, data_from, data_until) of this institution's active consent."""
+    consent = svc.consents.consent(patient, svc.address)
+    if consent.status != "ACTIVE":
+        return None
+    mask = sum(Category[name].bit for name in consent.categories)
+    return mask, consent.valid_from, consent.valid_until, consent.data_from, consent.data_until
+
+
+@router.get(
+    "/patients/{address}/records", response_model=list[RecordListItem],
+    summary="A patient's anchored records (patient self: all; scope read: those this institution authored or may read now)",
+    responses=problem_responses(401, 403, 422, 502, 503),
+)
+def list_records(address: PathAddress, caller: Caller = Depends(patient_or_scopes("read")), svc: Services = Depends(services)) -> list[RecordListItem]:
+    patient = path_address(address)
+    anchors = svc.records.anchors_of(patient)
+    erased = {bytes(log["args"]["recordId"]) for log in svc.records.contract.events.RecordErased().get_logs(argument_filters={"patient": patient}, from_block=0)}
+    window = None if caller.is_patient else _consent_window(svc, patient)
+    now = svc.chain_time()
+    out: list[RecordListItem] = []
+    for anchor in anchors:
+        anchored_time = svc.block_timestamp(anchor.block_number)
+        if not caller.is_patient and anchor.author != svc.address and not _visible(window, anchor, anchored_time, now):
+            continue
+        out.append(
+            RecordListItem(
+                record_id=hex32(anchor.record_id), category=Category(anchor.category).name, author=anchor.author, author_name=svc.member_name(anchor.author),
+                anchored_at=anchor.block_number, anchored_time=anchored_time, supersedes=hex32(anchor.supersedes) if any(anchor.supersedes) else None,
+                erased=anchor.record_id in erased, cid=cid_to_text(anchor.cid), content_hash=hex32(anchor.content_hash),
+            )
+        )
+    return out
+
+
+def _visible(window: tuple[int, int, int, int, int] | None, anchor: Anchor, anchored_time: int, now: int) -> bool:
+    if window is None:
+        return False
+    mask, valid_from, valid_until, data_from, data_until = window
+    in_force = valid_from <= now < valid_until
+    in_data_period = data_from <= anchored_time and (data_until == 0 or anchored_time < data_until)
+    return in_force and bool(mask & (1 << anchor.category)) and in_data_period
+
+
+@router.get(
+    "/records/{record_id}", response_class=FhirJSONResponse, summary="Read a record: consent checked at the chain head, access logged on chain (scope read)",
+    responses={200: {"description": "the decrypted FHIR resource", "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/FhirResource"}}}}, **problem_responses(401, 403, 404, 409, 410, 422, 502, 503)},
+)
+def read_record(
+    record_id: PathRecordId, purpose: PurposeName = Query("TREATMENT", description="why the record is read (logged on chain)"),
+    _: Caller = Depends(require_scopes("read")), svc: Services = Depends(services),
+) -> FhirJSONResponse:
+    read = svc.record_service.get(record_id_bytes(record_id), Purpose[purpose])
+    return FhirJSONResponse(read.resource, headers={"X-Healthsilk-Access-Logged": "true", "X-Healthsilk-Record-Version": str(read.version)})
+
+
+def _anchor_for(svc: Services, record_id: str, caller: Caller) -> tuple[Any, Anchor]:
+    rid = record_id_bytes(record_id)
+    state = svc.records.state(rid)
+    anchor = svc.records.find_anchor(rid) if state is not None else None
+    if state is None or anchor is None:
+        raise not_found(f"no record {record_id} is anchored on chain")
+    if caller.is_patient and state.patient != caller.address:
+        raise forbidden("a patient token only gives access to the patient's own records")
+    return state, anchor
+
+
+@router.get(
+    "/records/{record_id}/verification", response_model=Verification,
+    summary="Check a record's anchor against its IPFS payload, no decryption (scope read / audit, or the record's patient)",
+    responses=problem_responses(401, 403, 404, 422, 502, 503),
+)
+def verify_record(record_id: PathRecordId, caller: Caller = Depends(patient_or_scopes("read", "audit", self_param=None)), svc: Services = Depends(services)) -> Verification:
+    state, anchor = _anchor_for(svc, record_id, caller)
+    cid = cid_to_text(anchor.cid)
+    available = sha_ok = cid_ok = False
+    if not state.erased:
+        try:
+            data = svc.ipfs.cat(cid)
+            available = True
+            sha_ok = hashlib.sha256(data).digest() == anchor.content_hash
+            cid_ok = payload_cid(svc.settings.ipfs_api or "", data) == cid
+        except IpfsNotFound:
+            pass
+    category = Category(anchor.category)
+    consent_in_force = None
+    if not caller.is_patient:
+        consent_in_force = anchor.author == svc.address or svc.consents.is_permitted(anchor.patient, svc.address, category.bit, int(Purpose.TREATMENT))
+    return Verification(
+        record_id=hex32(anchor.record_id), anchored=True, author=anchor.author, author_active=svc.registry.is_active(anchor.author), category=category.name,
+        content_hash=hex32(anchor.content_hash), cid=cid, payload_available=available, sha256_ok=sha_ok, cid_ok=cid_ok, erased=state.erased,
+        consent_in_force=consent_in_force,
+    )
+
+
+@router.get(
+    "/records/{record_id}/sealed", response_class=Response, summary="The sealed record object from IPFS, verified against its anchor (the record's patient only)",
+    responses={200: {"description": "record object bytes (decrypt in the wallet)", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, **problem_responses(401, 403, 404, 410, 422, 502, 503)},
+)
+def sealed_record(record_id: PathRecordId, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> Response:
+    state, anchor = _anchor_for(svc, record_id, caller)
+    if state.erased:
+        raise ProblemError(410, "record-erased", "Record erased", f"record {record_id} was erased at the patient's request")
+    _, data = svc.record_service.clients.objects.fetch(anchor)
+    return Response(data, media_type="application/octet-stream", headers={"X-Content-SHA256": "0x" + hashlib.sha256(data).hexdigest()})

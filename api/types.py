@@ -1,0 +1,57 @@
+"""Value types at the API's edges: 0x addresses (EIP-55 out), record ids, hex byte strings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from eth_utils import is_address, to_checksum_address
+from pydantic import AfterValidator, Field
+
+from api.problems import invalid
+
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+RECORD_ID_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+HEX_PATTERN = r"^0x([0-9a-fA-F]{2})*$"
+
+
+def checksum(value: str) -> str:
+    """EIP-55 form; refuses mixed-case input whose checksum is wrong (a typo, not a style)."""
+    if not is_address(value):
+        raise ValueError(f"{value!r} is not a valid address (0x + 40 hex digits)")
+    checksummed = to_checksum_address(value)
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and value != checksummed:
+        raise ValueError(f"{value} has a wrong EIP-55 checksum (a typo?); send it all lowercase or correctly checksummed")
+    return checksummed
+
+
+def _nonzero(value: str) -> str:
+    if int(value, 16) == 0:
+        raise ValueError("the zero address is not allowed")
+    return value
+
+
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"]), AfterValidator(checksum), AfterValidator(_nonzero)]
+RecordIdHex = Annotated[str, Field(pattern=RECORD_ID_PATTERN, description="0x + 64 hex digits"), AfterValidator(str.lower)]
+HexBytes = Annotated[str, Field(pattern=HEX_PATTERN, description="0x-prefixed hex bytes")]
+
+
+def record_id_bytes(value: str) -> bytes:
+    text = value.lower()
+    if len(text) != 66 or not text.startswith("0x"):
+        raise invalid(f"record id {value!r} must be 0x + 64 hex digits")
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        raise invalid(f"record id {value!r} must be 0x + 64 hex digits") from None
+
+
+def path_address(value: str, what: str = "address") -> str:
+    try:
+        return _nonzero(checksum(value))
+    except ValueError as exc:
+        raise invalid(f"{what}: {exc}") from None
+
+
+def hex32(value: bytes) -> str:
+    return "0x" + value.hex()

@@ -1,0 +1,21 @@
+"""The ledger audit: rebuild the whole ledger from its events and prove every rule held.
+
+| module | job |
+| --- | --- |
+| `fetch.py` | the contract set; every event in chunks, with block times; batched view calls |
+| `state.py` | the state model, changed event by event as the contracts change storage |
+| `checks.py` | the rules, checked per event against the state before it |
+| `views.py` | the rebuilt state against the contracts' view functions at the end block |
+| `deep.py` | `--deep`: payloads re-read from IPFS and re-verified; batch manifests re-proven |
+| `stats.py` | figures: totals, per institution / programme, hourly series |
+| `violations.py` | the rule ids and the `Violation` record |
+| `report.py` | the JSON report and its range-stable digest |
+| `html.py` | the HTML report (inline SVG charts) |
+| `checkpoint.py` | save / resume the replay |
+| `replay.py` | `run_audit`: the whole audit |
+| `cli.py` | `healthsilk audit replay` |
+"""
+
+from ledger.audit.replay import AuditError, AuditOptions, AuditResult, run_audit
+
+__all__ = ["AuditError", "AuditOptions", "AuditResult", "run_audit"]

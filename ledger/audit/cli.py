@@ -1,0 +1,86 @@
+"""`healthsilk audit ...`: replay the ledger from its events and check every rule (mounted by wallet/cli.py).
+
+Exit codes: 0 every rule held, 1 violations found (listed, and in the report), 2 the audit could not run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ledger.audit.fetch import AuditFetchError
+from ledger.audit.html import render_html
+from ledger.audit.replay import AuditError, AuditOptions, run_audit
+from ledger.audit.report import write_report
+from ledger.chain import Ledger
+from ledger.events import DEFAULT_MAX_BLOCK_RANGE, EventReadError
+from network.settings import NetworkSettings
+
+app = typer.Typer(help="Audit the ledger: rebuild it from its events and prove every rule held.", no_args_is_help=True)
+console = Console(stderr=True)
+
+PHASES = {"fetch": "fetching events (blocks)", "replay": "replaying events", "views": "comparing with contract views", "deep": "re-verifying payloads in IPFS"}
+
+
+@app.command()
+def replay(
+    from_block: Annotated[Optional[int], typer.Option("--from-block", help="first block to judge [default: the contracts' deployment]")] = None,
+    to_block: Annotated[Optional[int], typer.Option("--to-block", help="last block [default: the chain head]")] = None,
+    deep: Annotated[bool, typer.Option("--deep", help="also fetch every payload from IPFS and re-verify sha256, CID and batch proofs")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="write the JSON report here")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="write the HTML report here")] = None,
+    max_block_range: Annotated[int, typer.Option("--max-block-range", min=1, help="blocks per eth_getLogs request")] = DEFAULT_MAX_BLOCK_RANGE,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="resume from / save the replay state in this file")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="the network's data dir [default: .healthsilk or $HEALTHSILK_DATA_DIR]")] = None,
+) -> None:
+    """Fetch every event of every contract, rebuild the ledger, check each rule, compare with the contracts."""
+    settings = NetworkSettings.load(data_dir)
+    try:
+        ledger = Ledger.open(settings.gateway_url, settings.deployments_file)
+        options = AuditOptions(from_block, to_block, deep, settings.ipfs_url, max_block_range, checkpoint)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=max(total, 1))
+                bar.update(tasks[phase], completed=done, total=max(total, 1))
+
+            result = run_audit(ledger, options, progress)
+    except (AuditError, AuditFetchError, LookupError, EventReadError, ValueError) as exc:
+        console.print(f"[red]audit failed:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except (ConnectionError, OSError) as exc:
+        console.print(f"[red]cannot reach the network at {settings.gateway_url}:[/red] {exc} (is `healthsilk network up` running?)")
+        raise typer.Exit(2) from None
+
+    report = result.report
+    if out is not None:
+        write_report(report, out)
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(render_html(report), encoding="utf-8")
+    _summary(report, result.checkpoint_note)
+    raise typer.Exit(1 if result.violations else 0)
+
+
+def _summary(report: dict, checkpoint_note: str) -> None:  # type: ignore[type-arg]
+    body = report["report"]
+    out = Console()
+    rng, totals = body["range"], body["totals"]
+    out.print(f"blocks {rng['from_block']}..{rng['to_block']}: {totals['events']:,} events, {checkpoint_note}")
+    table = Table("rule", "result")
+    for rule in body["rules"]:
+        result = "[dim]not checked[/dim]" if not rule["checked"] else ("[green]held[/green]" if not rule["violations"] else f"[red]{rule['violations']} violation(s)[/red]")
+        table.add_row(rule["id"], result)
+    out.print(table)
+    for v in body["violations"][:50]:
+        out.print(f"[red]block {v['block']}[/red] {v['tx'] or '(end-block state)'} [bold]{v['rule']}[/bold]: {v['explanation']}")
+    if len(body["violations"]) > 50:
+        out.print(f"... and {len(body['violations']) - 50} more (see the report)")
+    out.print(f"digest {report['digest']}")

@@ -1,0 +1,110 @@
+"""A real institution API (uvicorn on loopback) in front of the real session network, for wallet end-to-end tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from crypto import HpkePrivateKey, Identity
+from ledger.registry import ConsortiumRegistry, MemberApplication
+from tests.conftest import RunningNetwork, free_port, throwaway_account
+
+CHEAP_SCRYPT_N = "1024"  # tests only: the wallet's default stays 2**18
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Institution:
+    identity: Identity
+    name: str
+    country: str
+
+    @property
+    def address(self) -> str:
+        return self.identity.address
+
+
+def admit(chain: RunningNetwork, label: str, name: str, country: str, roles: list[str], endpoint: str = "") -> Institution:
+    """Admit a member by a 2-of-3 governor vote, with a real HPKE key (as in tests/ledger/test_wrappers.py)."""
+    ledger = chain.ledger()
+    registry = ConsortiumRegistry(ledger)
+    identity = Identity(account=throwaway_account(label), hpke_key=HpkePrivateKey.generate())
+    application = MemberApplication(address=identity.address, name=name, country=country, roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=endpoint)
+    proposal = registry.propose_admission(ledger.sender(chain.governors[0]), application)
+    registry.approve(ledger.sender(chain.governors[1]), proposal)
+    return Institution(identity, name, country)
+
+
+@dataclass
+class ApiServer:
+    url: str
+    institution: Institution
+    data_dir: Path
+    app: Any
+
+    def token(self, *scopes: str) -> str:
+        """An institution API token (what `healthsilk api token create` makes)."""
+        return str(self.app.state.services.auth.create_token("wallet-e2e", frozenset(scopes)))
+
+    def client(self, *scopes: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token(*scopes)}"}, timeout=60)
+
+
+@pytest.fixture
+def hospital(chain: RunningNetwork) -> Institution:
+    return admit(chain, "wallet-e2e-lokossa", "Lokossa Heart Clinic", "BJ", ["PROVIDER"])
+
+
+@contextmanager
+def running_api(chain: RunningNetwork, institution: Institution, data_dir: Path, port: int | None = None) -> Iterator[ApiServer]:
+    """An institution's API served by uvicorn in a thread on a loopback port."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    settings = ApiSettings(data_dir=data_dir, gateway_url=chain.settings.gateway_url, deployments_file=chain.settings.deployments_file, ipfs_api=chain.settings.ipfs_url)
+    app = create_app(settings, institution.identity)
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name=f"wallet-e2e-api-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the institution API did not start")
+        time.sleep(0.05)
+    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    try:
+        yield ApiServer(url, institution, data_dir, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def hospital_api(chain: RunningNetwork, hospital: Institution, tmp_path: Path) -> Iterator[ApiServer]:
+    """The hospital's API; one per test because `chain` reverts the ledger (and so the API's nonces) after each."""
+    with running_api(chain, hospital, tmp_path / "hospital-api") as server:
+        yield server
+
+
+@pytest.fixture
+def wallet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Environment of a patient's wallet: its file in tmp, password from the environment, cheap KDF."""
+    wallet = tmp_path / "patient" / "wallet.json"
+    monkeypatch.setenv("HEALTHSILK_WALLET", str(wallet))
+    monkeypatch.setenv("HEALTHSILK_WALLET_PASSWORD", PASSWORD)
+    monkeypatch.setenv("HEALTHSILK_WALLET_SCRYPT_N", CHEAP_SCRYPT_N)
+    monkeypatch.delenv("HEALTHSILK_API_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "240")  # wide tables, so assertions see whole names and ids
+    return wallet

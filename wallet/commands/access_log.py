@@ -1,0 +1,23 @@
+"""`healthsilk access-log`: who read your records, when, why, and under which consent."""
+
+from __future__ import annotations
+
+import typer
+
+from wallet import render
+from wallet.options import ApiOpt, JsonOpt, WalletOpt, friendly
+from wallet.session import PatientSession
+
+app = typer.Typer(help="Who read your records: every read through an institution's API is logged on the ledger.", subcommand_metavar="")
+
+
+@app.callback(invoke_without_command=True)
+@friendly
+def access_log(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
+    """Show who read your records, when, for what purpose, and under which consent (from the ledger)."""
+    with PatientSession(api, wallet) as session:
+        rows = session.client.access_log(session.address)
+    if json_output:
+        render.emit_json(rows)
+    else:
+        render.access_table(rows)

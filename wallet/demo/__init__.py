@@ -1,0 +1,48 @@
+"""`healthsilk demo` — the main job, narrated: the cross-border story on a real local network.
+
+Every chapter checks what really happened; the demo exits non-zero as soon as something does not behave.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from api.auth.store import AuthStore  # noqa: F401 - fail fast if the API package is broken
+from ledger.chain import Ledger
+from ledger.errors import LedgerError
+from network.launcher import LocalNetwork
+from network.settings import NetworkSettings
+from wallet.demo.care import CrossBorderCare
+from wallet.demo.consortium import LOKOSSA, YINCHUAN, Consortium
+from wallet.demo.hospitals import api_ports_from_env, hospital_apis
+from wallet.demo.narration import DemoFailure, Narrator
+
+
+def run_demo(data_dir: Path | None = None) -> int:
+    console = Console()
+    narrator = Narrator(console)
+    settings = NetworkSettings(data_dir=data_dir) if data_dir else NetworkSettings()
+    lokossa_port, yinchuan_port = api_ports_from_env()
+    ports = {LOKOSSA: lokossa_port, YINCHUAN: yinchuan_port}
+    network = LocalNetwork(settings)
+    try:
+        consortium = Consortium(network, narrator, ports)
+        cast = consortium.found()
+        ledger = Ledger.open(settings.gateway_url, settings.deployments_file)
+        consortium.admit(ledger, cast)
+        consortium.show_permissioning(cast)
+        hospitals = [cast.institutions[LOKOSSA], cast.institutions[YINCHUAN]]
+        with hospital_apis(settings, hospitals, ports) as apis:
+            narrator.say(f"hospital APIs: {LOKOSSA} at {apis[LOKOSSA].url}, {YINCHUAN} at {apis[YINCHUAN].url}")
+            care = CrossBorderCare(settings, narrator, apis)
+            care.run()
+            care.patient_reviews()
+            care.revoke_and_refuse()
+    except (DemoFailure, LedgerError) as failure:
+        console.print(f"[bold red]demo failed:[/] {failure}")
+        return 1
+    console.rule("[bold green]the demo ran as expected")
+    console.print(f"The network keeps running under {settings.root}: `healthsilk network status`; stop it with `healthsilk network down`.")
+    return 0

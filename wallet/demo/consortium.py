@@ -1,0 +1,123 @@
+"""Chapters 1-3: a consortium is founded, institutions are admitted by vote, the gateway keeps outsiders out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+from rich.table import Table
+
+from crypto import Identity, create_identity
+from ledger.chain import Ledger
+from ledger.registry import ConsortiumRegistry, MemberApplication
+from migrations.genesis import ConsortiumGenesis, GenesisMember
+from network.launcher import LocalNetwork
+from wallet.demo.narration import Narrator
+
+# Demo identities are throwaway; a cheap scrypt cost keeps the story quick (real wallets use the default).
+DEMO_SCRYPT_N = 2**14
+DEMO_PASSWORD = "demo-only-password"
+
+GOVERNORS = (("Health Silk Road Secretariat", "CN"), ("Benin Ministry of Health", "BJ"), ("Kazakhstan Ministry of Health", "KZ"))
+LOKOSSA = "Lokossa Departmental Hospital"
+YINCHUAN = "Yinchuan First People's Hospital"
+FUND = "Silk Road Health Fund"
+
+
+@dataclass
+class Institution:
+    name: str
+    country: str
+    roles: list[str]
+    endpoint: str
+    identity: Identity
+    key_file: Path
+
+
+@dataclass
+class Cast:
+    governors: list[tuple[str, str, Identity]]
+    institutions: dict[str, Institution]
+
+
+class Consortium:
+    def __init__(self, network: LocalNetwork, narrator: Narrator, api_ports: dict[str, int]) -> None:
+        self.network = network
+        self.settings = network.settings
+        self.n = narrator
+        self.keys_dir = self.settings.root / "demo" / "keys"
+        self.api_ports = api_ports
+
+    def _identity(self, label: str) -> tuple[Identity, Path]:
+        key_file, identity = create_identity(DEMO_PASSWORD, scrypt_n=DEMO_SCRYPT_N)
+        path = self.keys_dir / f"{label}.json"
+        key_file.save(path, overwrite=True)
+        return identity, path
+
+    def found(self) -> Cast:
+        self.n.chapter("A consortium is founded")
+        self.n.say(f"Starting from a clean ledger in {self.settings.root} (the previous demo's data is wiped).")
+        self.network.reset()
+        self.keys_dir.mkdir(parents=True, exist_ok=True)
+        governors = [(name, country, self._identity(f"governor-{country.lower()}")[0]) for name, country in GOVERNORS]
+        plan = (
+            (LOKOSSA, "BJ", ["PROVIDER"], f"http://127.0.0.1:{self.api_ports[LOKOSSA]}"),
+            (YINCHUAN, "CN", ["PROVIDER"], f"http://127.0.0.1:{self.api_ports[YINCHUAN]}"),
+            (FUND, "KZ", ["PAYER"], ""),
+        )
+        institutions = {}
+        for index, (name, country, roles, endpoint) in enumerate(plan):
+            identity, path = self._identity(f"member-{index}")
+            institutions[name] = Institution(name, country, roles, endpoint, identity, path)
+        genesis = ConsortiumGenesis(
+            members=[GenesisMember(address=i.address, name=name, country=country, roles=["GOVERNOR"], hpke_public_key=i.hpke_public_key.to_hex()) for name, country, i in governors],
+            quorum=2,
+        )
+        genesis_file = self.settings.root / "demo" / "genesis.json"
+        genesis_file.write_text(genesis.model_dump_json(indent=2))
+        for name, country, identity in governors:
+            self.n.say(f"founding governor [bold]{name}[/] ({country}) {identity.address}")
+        report = self.network.up(genesis_file)
+        for service, seconds in report.started.items():
+            self.n.say(f"{service:8} ready in {seconds:.2f}s" if seconds is not None else f"{service:8} already running")
+        self.n.check("ConsortiumRegistry" in report.deployed, "the consortium registry was not deployed")
+        self.n.say(f"deployed: {', '.join(report.deployed)}")
+        self.n.say(f"gateway (the only door for clients): {self.settings.gateway_url}; IPFS: {self.settings.ipfs_url}")
+        return Cast(governors, institutions)
+
+    def admit(self, ledger: Ledger, cast: Cast) -> None:
+        self.n.chapter("Institutions are admitted by a 2-of-3 governor vote")
+        registry = ConsortiumRegistry(ledger)
+        proposer = ledger.sender(cast.governors[0][2].account)
+        seconder = ledger.sender(cast.governors[1][2].account)
+        for member in cast.institutions.values():
+            application = MemberApplication(address=member.identity.address, name=member.name, country=member.country, roles=member.roles, hpke_public_key=member.identity.hpke_public_key.to_bytes(), endpoint=member.endpoint)
+            proposal_id = registry.propose_admission(proposer, application)
+            self.n.check(registry.member(member.identity.address) is None, f"{member.name} became a member before the vote reached quorum")
+            self.n.say(f"proposal #{proposal_id}: admit [bold]{member.name}[/] ({member.country}, {', '.join(member.roles)}) — 1 of 2 votes ({cast.governors[0][0]})")
+            executed = registry.approve(seconder, proposal_id)
+            admitted = registry.member(member.identity.address)
+            self.n.check(executed and admitted is not None and admitted.active, f"{member.name} was not admitted after the second vote")
+            self.n.say(f"proposal #{proposal_id}: 2 of 2 votes ({cast.governors[1][0]}) — [green]admitted[/]")
+        table = Table("name", "country", "roles", "status", "address", title="the member directory, read from the chain")
+        members = registry.directory()
+        for member in members:
+            table.add_row(member.name, member.country, ", ".join(member.roles), member.status.lower(), member.address)
+        self.n.console.print(table)
+        self.n.check(len(members) == len(GOVERNORS) + len(cast.institutions), f"expected {len(GOVERNORS) + len(cast.institutions)} members, found {len(members)}")
+
+    def show_permissioning(self, cast: Cast) -> None:
+        self.n.chapter("The gateway keeps outsiders and operator powers out")
+        url = self.settings.gateway_url
+        some_member = next(iter(cast.institutions.values())).identity.address
+        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": [some_member, "0x1"]}).json()
+        self.n.check("error" in reply, "the gateway let anvil_setBalance through")
+        self.n.say(f"anvil_setBalance -> refused: {reply['error']['message']}")
+        outsider = Account.create()
+        tx = {"to": outsider.address, "value": 0, "gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "nonce": 0, "chainId": self.settings.chain_id}
+        raw = "0x" + outsider.sign_transaction(tx).raw_transaction.hex()
+        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]}).json()
+        self.n.check("error" in reply and outsider.address in reply["error"]["message"], "the gateway accepted a non-member's transaction")
+        self.n.say(f"an outsider's signed transaction -> refused: {reply['error']['message']}")

@@ -1,0 +1,65 @@
+"""The two hospitals' API servers, started for the demo and stopped after it (tracked by PID files)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.auth.store import AuthStore, parse_scopes
+from network.processes import ManagedProcess
+from network.settings import NetworkSettings
+from wallet.demo.consortium import DEMO_PASSWORD, Institution
+
+
+@dataclass
+class HospitalApi:
+    """One institution's running API and a staff token of its own systems (HIS / PACS)."""
+
+    institution: Institution
+    url: str
+    token: str
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.client() as client:
+            return client.request(method, path, **kwargs)
+
+
+@contextmanager
+def hospital_apis(settings: NetworkSettings, institutions: list[Institution], ports: dict[str, int]) -> Iterator[dict[str, HospitalApi]]:
+    running: dict[str, HospitalApi] = {}
+    processes: list[ManagedProcess] = []
+    try:
+        for institution in institutions:
+            slug = institution.name.split()[0].lower()
+            data_dir = settings.root / "demo" / f"api-{slug}"
+            process = ManagedProcess(f"api-{slug}", settings.run_dir, settings.log_dir)
+            process.stop()  # a leftover of an interrupted demo
+            url = f"http://127.0.0.1:{ports[institution.name]}"
+            env = {"HEALTHSILK_MEMBER_PASSWORD": DEMO_PASSWORD, "HEALTHSILK_DATA_DIR": str(settings.root)}
+            process.start([sys.executable, "-m", "wallet.cli", "api", "serve", "--member-key", str(institution.key_file), "--port", str(ports[institution.name]), "--data-dir", str(data_dir)], env=env)
+            processes.append(process)
+            process.wait_ready(lambda url=url: httpx.get(f"{url}/health", timeout=2).status_code == 200, timeout=60)
+            store = AuthStore(Path(data_dir) / "auth.sqlite3")
+            try:
+                token = store.create_token("demo clinical system", parse_scopes("read,write,relay"))
+            finally:
+                store.close()
+            running[institution.name] = HospitalApi(institution, url, token)
+        yield running
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def api_ports_from_env() -> tuple[int, int]:
+    return int(os.environ.get("HEALTHSILK_DEMO_LOKOSSA_PORT", "8701")), int(os.environ.get("HEALTHSILK_DEMO_YINCHUAN_PORT", "8702"))

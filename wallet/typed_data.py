@@ -1,0 +1,237 @@
+"""What the wallet will sign: EIP-712 requests checked field by field against what the user asked for.
+
+The API builds the typed data (it knows the nonce), so the wallet treats it as untrusted: the
+struct types, the domain (chain id, ConsentLedger address), the patient and every term must be
+exactly what the user asked for, or nothing is signed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, to_checksum_address
+
+from ledger.consent import GRANT_CONSENT_TYPES, REGISTER_PATIENT_TYPES, REVOKE_CONSENT_TYPES, SET_DELEGATE_TYPES
+from ledger.vocabulary import category_names, purpose_names
+from wallet.errors import RefusedToSign
+
+ZERO_ADDRESS = "0x" + "00" * 20
+MAX_DEADLINE_SECONDS = 3600  # the API promises now + 10 min; anything far beyond is a replayable blank cheque
+
+PRIMARY_TYPES: dict[str, list[dict[str, str]]] = {
+    "GrantConsent": GRANT_CONSENT_TYPES["GrantConsent"],
+    "RevokeConsent": REVOKE_CONSENT_TYPES["RevokeConsent"],
+    "RegisterPatient": REGISTER_PATIENT_TYPES["RegisterPatient"],
+    "SetDelegate": SET_DELEGATE_TYPES["SetDelegate"],
+}
+_DOMAIN_FIELD_TYPES = {"name": "string", "version": "string", "chainId": "uint256", "verifyingContract": "address", "salt": "bytes32"}
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """The bits of `/v1/network` the wallet checks signatures against."""
+
+    chain_id: int
+    consent_ledger: str
+    institution_name: str = ""
+    institution_address: str = ""
+
+    @classmethod
+    def from_api(cls, body: Any) -> NetworkInfo:
+        try:
+            institution = body.get("institution") or {}
+            return cls(
+                chain_id=int(body["chain_id"]),
+                consent_ledger=to_checksum_address(body["contracts"]["ConsentLedger"]),
+                institution_name=str(institution.get("name", "")),
+                institution_address=str(institution.get("address", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RefusedToSign(f"the API's /v1/network answer is malformed ({exc!r})") from None
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the user asked the wallet to sign: the struct name and the exact message terms."""
+
+    primary_type: str
+    patient: str
+    terms: dict[str, Any] = field(default_factory=dict)
+
+
+def _uint(value: Any, what: str) -> int:
+    """EIP-712 integers may travel as JSON numbers or decimal / 0x strings."""
+    if isinstance(value, bool):
+        raise RefusedToSign(f"{what} is not a number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+        except ValueError:
+            raise RefusedToSign(f"{what} is not a number ({value!r})") from None
+    else:
+        raise RefusedToSign(f"{what} is not a number")
+    if number < 0:
+        raise RefusedToSign(f"{what} is negative")
+    return number
+
+
+def _address(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise RefusedToSign(f"{what} is not an address ({value!r})")
+    return to_checksum_address(value)
+
+
+def _hex_bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise RefusedToSign(f"{what} is not 0x-hex bytes")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise RefusedToSign(f"{what} is not 0x-hex bytes") from None
+
+
+def _normalize(field_type: str, value: Any, what: str) -> Any:
+    if field_type == "address":
+        return _address(value, what)
+    if field_type.startswith("uint"):
+        return _uint(value, what)
+    if field_type == "bytes":
+        return _hex_bytes(value, what)
+    raise RefusedToSign(f"{what} has an unexpected type {field_type}")
+
+
+def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, now: int | None = None) -> dict[str, Any]:
+    """Raise :class:`RefusedToSign` unless ``typed`` is exactly the request; return the normalized message."""
+    now = int(time.time()) if now is None else now
+    if not isinstance(typed, dict):
+        raise RefusedToSign("the API returned no typed data")
+    if set(typed) != {"types", "primaryType", "domain", "message"}:
+        raise RefusedToSign(f"the typed data has unexpected parts {sorted(set(typed) ^ {'types', 'primaryType', 'domain', 'message'})}")
+    primary = typed["primaryType"]
+    if primary != expected.primary_type:
+        raise RefusedToSign(f"asked for a {expected.primary_type} signature but the API sent a {primary!r} message")
+
+    # Types: exactly the domain struct and the one struct the contract defines for this action.
+    types = typed["types"]
+    if not isinstance(types, dict) or set(types) != {"EIP712Domain", primary}:
+        raise RefusedToSign(f"the typed data defines unexpected structs {sorted(types) if isinstance(types, dict) else types!r}")
+    if types[primary] != PRIMARY_TYPES[primary]:
+        raise RefusedToSign(f"the {primary} struct differs from the one the ConsentLedger contract verifies")
+
+    # Domain: binds the signature to this chain and this ConsentLedger contract.
+    domain = typed["domain"]
+    domain_fields = types["EIP712Domain"]
+    if not isinstance(domain, dict) or not isinstance(domain_fields, list):
+        raise RefusedToSign("the EIP-712 domain is malformed")
+    declared = {f.get("name"): f.get("type") for f in domain_fields if isinstance(f, dict)}
+    if set(declared) != set(domain) or any(_DOMAIN_FIELD_TYPES.get(str(k)) != v for k, v in declared.items()):
+        raise RefusedToSign("the EIP-712 domain declares unexpected fields")
+    if "chainId" not in domain or "verifyingContract" not in domain:
+        raise RefusedToSign("the EIP-712 domain does not name a chain and a contract")
+    if _uint(domain["chainId"], "domain chainId") != network.chain_id:
+        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {network.chain_id}")
+    if _address(domain["verifyingContract"], "domain verifyingContract") != network.consent_ledger:
+        raise RefusedToSign(
+            f"the signature would be for contract {domain['verifyingContract']}, not this network's ConsentLedger {network.consent_ledger}"
+        )
+
+    # Message: every field present, typed as declared, and equal to the request.
+    message = typed["message"]
+    fields = {f["name"]: f["type"] for f in PRIMARY_TYPES[primary]}
+    if not isinstance(message, dict) or set(message) != set(fields):
+        raise RefusedToSign(f"the {primary} message has unexpected fields")
+    normalized = {name: _normalize(kind, message[name], f"message {name}") for name, kind in fields.items()}
+    if normalized["patient"] != to_checksum_address(expected.patient):
+        raise RefusedToSign(f"the message is for patient {normalized['patient']}, not this wallet ({to_checksum_address(expected.patient)})")
+    for name, wanted in expected.terms.items():
+        got = normalized[name]
+        want = _normalize(fields[name], wanted, f"requested {name}")
+        if got != want:
+            raise RefusedToSign(f"message {name} is {_show(got)} but you asked for {_show(want)}")
+    deadline = normalized["deadline"]
+    if deadline <= now:
+        raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
+    if deadline > now + MAX_DEADLINE_SECONDS:
+        raise RefusedToSign(f"the signature would stay valid until {_when(deadline)}, far longer than needed")
+    return normalized
+
+
+def _show(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _day(timestamp: int, shift: int) -> str:
+    """A day boundary as a date (the ledger's data period end is exclusive: show the last included day)."""
+    if timestamp % 86400:
+        return _when(timestamp + shift)
+    return datetime.fromtimestamp(timestamp + shift, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def describe(primary: str, message: dict[str, Any], names: dict[str, str] | None = None) -> list[str]:
+    """The checked message in plain words (built by the wallet itself, not taken from the API's summary)."""
+    names = names or {}
+
+    def who(address: str) -> str:
+        name = names.get(address)
+        return f"{name} ({address})" if name else address
+
+    lines: list[str]
+    if primary == "GrantConsent":
+        lines = [
+            f"Allow {who(message['grantee'])}",
+            f"to see your {', '.join(category_names(message['categories'])) or '(no categories)'} records",
+            f"for {', '.join(purpose_names(message['purposes'])) or '(no purposes)'}",
+            f"from {_when(message['validFrom'])} until {_when(message['validUntil'])}",
+        ]
+        if message["dataFrom"] or message["dataUntil"]:
+            bounds = [f"from {_day(message['dataFrom'], 0)}"] if message["dataFrom"] else []
+            bounds.append(f"up to and including {_day(message['dataUntil'], -1)}" if message["dataUntil"] else "onwards")
+            lines.append(f"covering only records dated {' '.join(bounds)}")
+        lines.append("(this replaces any earlier consent you gave them)")
+    elif primary == "RevokeConsent":
+        lines = [f"Withdraw the consent you gave {who(message['grantee'])}", "(effective from the next block)"]
+    elif primary == "RegisterPatient":
+        key = message["hpkePublicKey"]
+        lines = [f"Publish your record-encryption public key 0x{key[:8].hex()}... ({len(key)} bytes) on the ledger"]
+    elif primary == "SetDelegate":
+        if message["delegate"] == ZERO_ADDRESS:
+            lines = ["Remove your delegate: nobody may act on your consents for you any more"]
+        else:
+            lines = [f"Let {who(message['delegate'])} grant and revoke consents on your behalf"]
+    else:  # pragma: no cover - check_typed_data admits only the four types
+        lines = [primary]
+    lines.append(f"as patient {message['patient']}; nonce {message['nonce']}; signature valid until {_when(message['deadline'])}")
+    return lines
+
+
+def sign_typed_data(account: LocalAccount, typed: dict[str, Any]) -> str:
+    """Sign exactly the checked JSON (the key never leaves this process)."""
+    return "0x" + bytes(account.sign_typed_data(full_message=typed).signature).hex()
+
+
+def check_challenge(challenge: Any, address: str) -> str:
+    """A login challenge must be plain text naming this wallet's address before it is personal_signed."""
+    if not isinstance(challenge, str) or not challenge.strip():
+        raise RefusedToSign("the login challenge is empty")
+    if address.lower() not in challenge.lower():
+        raise RefusedToSign("the login challenge does not name this wallet's address")
+    if len(challenge) > 2000:
+        raise RefusedToSign("the login challenge is suspiciously long")
+    return challenge
+
+
+def sign_challenge(account: LocalAccount, challenge: str) -> str:
+    """EIP-191 personal_sign: the prefix keeps it from ever being a transaction or typed data."""
+    return "0x" + bytes(Account.sign_message(encode_defunct(text=challenge), account.key).signature).hex()
