@@ -25,6 +25,8 @@ from api.records import (
     ShareRefusedError,
     UnsupportedResourceError,
 )
+from api.records.policy import IndexAccessPolicy
+from ledger.consent_index import ConsentIndex
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
 
 def open_record_service(svc: "Services") -> RecordService:
     settings = RecordSettings(records_dir=svc.settings.records_dir, ipfs_api=svc.settings.ipfs_api)
-    service = RecordService.from_settings(svc.identity, svc.ledger, settings)
+    assert svc.settings.records_dir is not None
+    index: ConsentIndex = svc.consent_index
+    service = RecordService.from_settings(svc.identity, svc.ledger, settings, policy=IndexAccessPolicy(index))
     service.sender = svc.sender  # one sender per key: two would race for nonces
     return service
 

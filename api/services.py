@@ -84,6 +84,19 @@ class Services:
         return self._once("ipfs", lambda: IpfsClient(self.settings.ipfs_api))  # type: ignore[arg-type]
 
     @property
+    def consent_index(self) -> Any:
+        """The local consent index, following new blocks in a daemon thread (stopped by `close`)."""
+        from ledger.consent_index import ConsentIndex
+
+        def open_index() -> ConsentIndex:
+            assert self.settings.records_dir is not None
+            index = ConsentIndex.open(self.ledger, checkpoint_path=self.settings.records_dir / "consent-index.json")
+            index.start_following()
+            return index
+
+        return self._once("consent_index", open_index)
+
+    @property
     def record_service(self) -> Any:
         from api.record_access import open_record_service  # imported late: it pulls in the record service
 
@@ -123,6 +136,8 @@ class Services:
         return max(int(self.ledger.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
     def close(self) -> None:
+        if "consent_index" in self._singletons:
+            self.consent_index.stop_following()
         if "ipfs" in self._singletons:
             self.ipfs.close()
         self.auth.close()

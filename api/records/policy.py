@@ -1,10 +1,15 @@
-"""Who may read what: a small protocol so the local consent index can replace the chain call later."""
+"""Who may read what: the local consent index (no chain round trip) or, as a fallback, the ledger itself.
+
+Either way the ledger stays the final gate: a read is returned only after its access-log transaction, which the
+contract refuses without a covering consent.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from ledger.consent import ConsentLedger
+from ledger.consent_index import ConsentIndex
 
 
 class AccessPolicy(Protocol):
@@ -22,3 +27,19 @@ class ChainAccessPolicy:
     def is_permitted(self, patient: str, grantee: str, category_mask: int, purpose: int) -> bool:
         return self.consents.is_permitted(patient, grantee, category_mask, purpose)
 
+
+
+class IndexAccessPolicy:
+    """Decides from the event-driven local consent index, without a chain call on the common path.
+
+    A "yes" is served from the index (its follower lags the head by at most one poll; the on-chain access log is
+    the final gate). A "no" is re-checked after syncing to the node's head, so a grant made a moment ago counts.
+    """
+
+    def __init__(self, index: ConsentIndex) -> None:
+        self.index = index
+
+    def is_permitted(self, patient: str, grantee: str, category_mask: int, purpose: int) -> bool:
+        if self.index.decide(patient, grantee, category_mask, purpose).permitted:
+            return True
+        return self.index.decide(patient, grantee, category_mask, purpose, max_staleness_blocks=0).permitted

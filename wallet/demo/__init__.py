@@ -15,17 +15,17 @@ from ledger.errors import LedgerError
 from network.launcher import LocalNetwork
 from network.settings import NetworkSettings
 from wallet.demo.care import CrossBorderCare
-from wallet.demo.consortium import LOKOSSA, YINCHUAN, Consortium
-from wallet.demo.hospitals import api_ports_from_env, hospital_apis
+from wallet.demo.consortium import FUND, LOKOSSA, YINCHUAN, Consortium
+from wallet.demo.institutions import api_ports_from_env, institution_apis
 from wallet.demo.narration import DemoFailure, Narrator
+from wallet.demo.payments import ECardPayment
 
 
 def run_demo(data_dir: Path | None = None) -> int:
     console = Console()
     narrator = Narrator(console)
     settings = NetworkSettings(data_dir=data_dir) if data_dir else NetworkSettings()
-    lokossa_port, yinchuan_port = api_ports_from_env()
-    ports = {LOKOSSA: lokossa_port, YINCHUAN: yinchuan_port}
+    ports = api_ports_from_env()
     network = LocalNetwork(settings)
     try:
         consortium = Consortium(network, narrator, ports)
@@ -33,11 +33,11 @@ def run_demo(data_dir: Path | None = None) -> int:
         ledger = Ledger.open(settings.gateway_url, settings.deployments_file)
         consortium.admit(ledger, cast)
         consortium.show_permissioning(cast)
-        hospitals = [cast.institutions[LOKOSSA], cast.institutions[YINCHUAN]]
-        with hospital_apis(settings, hospitals, ports) as apis:
-            narrator.say(f"hospital APIs: {LOKOSSA} at {apis[LOKOSSA].url}, {YINCHUAN} at {apis[YINCHUAN].url}")
+        with institution_apis(settings, list(cast.institutions.values()), ports) as apis:
+            narrator.say("institution APIs: " + ", ".join(f"{name} at {api.url}" for name, api in apis.items()))
             care = CrossBorderCare(settings, narrator, apis)
             care.run()
+            ECardPayment(narrator, ledger, care, apis[FUND], apis[YINCHUAN]).run()
             care.patient_reviews()
             care.revoke_and_refuse()
     except (DemoFailure, LedgerError) as failure:

@@ -11,7 +11,7 @@ from typing import Any
 
 from network.settings import NetworkSettings
 from wallet.demo.consortium import LOKOSSA, YINCHUAN
-from wallet.demo.hospitals import HospitalApi
+from wallet.demo.institutions import InstitutionApi
 from wallet.demo.narration import DemoFailure, Narrator
 from wallet.demo.resources import ecg_interpretation, twelve_lead_ecg
 
@@ -53,7 +53,7 @@ def _quoted(arg: str) -> str:
 
 
 class CrossBorderCare:
-    def __init__(self, settings: NetworkSettings, narrator: Narrator, apis: dict[str, HospitalApi]) -> None:
+    def __init__(self, settings: NetworkSettings, narrator: Narrator, apis: dict[str, InstitutionApi]) -> None:
         self.n = narrator
         self.lokossa = apis[LOKOSSA]
         self.yinchuan = apis[YINCHUAN]

@@ -65,7 +65,7 @@ class Consortium:
         plan = (
             (LOKOSSA, "BJ", ["PROVIDER"], f"http://127.0.0.1:{self.api_ports[LOKOSSA]}"),
             (YINCHUAN, "CN", ["PROVIDER"], f"http://127.0.0.1:{self.api_ports[YINCHUAN]}"),
-            (FUND, "KZ", ["PAYER"], ""),
+            (FUND, "KZ", ["PAYER"], f"http://127.0.0.1:{self.api_ports[FUND]}"),
         )
         institutions = {}
         for index, (name, country, roles, endpoint) in enumerate(plan):

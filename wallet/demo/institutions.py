@@ -1,4 +1,4 @@
-"""The two hospitals' API servers, started for the demo and stopped after it (tracked by PID files)."""
+"""The member institutions' API servers, started for the demo and stopped after it (tracked by PID files)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import httpx
 from api.auth.store import AuthStore, parse_scopes
 from network.processes import ManagedProcess
 from network.settings import NetworkSettings
-from wallet.demo.consortium import DEMO_PASSWORD, Institution
+from wallet.demo.consortium import DEMO_PASSWORD, FUND, LOKOSSA, YINCHUAN, Institution
 
 
 @dataclass
-class HospitalApi:
-    """One institution's running API and a staff token of its own systems (HIS / PACS)."""
+class InstitutionApi:
+    """One institution's running API and a token of its own systems (HIS / PACS / claims office)."""
 
     institution: Institution
     url: str
@@ -35,8 +35,8 @@ class HospitalApi:
 
 
 @contextmanager
-def hospital_apis(settings: NetworkSettings, institutions: list[Institution], ports: dict[str, int]) -> Iterator[dict[str, HospitalApi]]:
-    running: dict[str, HospitalApi] = {}
+def institution_apis(settings: NetworkSettings, institutions: list[Institution], ports: dict[str, int]) -> Iterator[dict[str, InstitutionApi]]:
+    running: dict[str, InstitutionApi] = {}
     processes: list[ManagedProcess] = []
     try:
         for institution in institutions:
@@ -54,12 +54,17 @@ def hospital_apis(settings: NetworkSettings, institutions: list[Institution], po
                 token = store.create_token("demo clinical system", parse_scopes("read,write,relay"))
             finally:
                 store.close()
-            running[institution.name] = HospitalApi(institution, url, token)
+            running[institution.name] = InstitutionApi(institution, url, token)
         yield running
     finally:
         for process in processes:
             process.stop()
 
 
-def api_ports_from_env() -> tuple[int, int]:
-    return int(os.environ.get("HEALTHSILK_DEMO_LOKOSSA_PORT", "8701")), int(os.environ.get("HEALTHSILK_DEMO_YINCHUAN_PORT", "8702"))
+def api_ports_from_env() -> dict[str, int]:
+    """Where each institution's API listens (these endpoints are also what the registry lists)."""
+    return {
+        LOKOSSA: int(os.environ.get("HEALTHSILK_DEMO_LOKOSSA_PORT", "8701")),
+        YINCHUAN: int(os.environ.get("HEALTHSILK_DEMO_YINCHUAN_PORT", "8702")),
+        FUND: int(os.environ.get("HEALTHSILK_DEMO_FUND_PORT", "8703")),
+    }
