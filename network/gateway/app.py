@@ -27,7 +27,7 @@ from network.gateway.funding import MemberFunding
 from network.gateway.policy import refusal_reason
 from network.gateway.upstream import Upstream
 
-MAX_BATCH = 100
+MAX_BATCH = 1000
 
 
 class RegistryLocator:
@@ -59,6 +59,23 @@ class Gateway:
         self.registry = registry
         self.snapshots = snapshots
         self.funding = MemberFunding(upstream)
+
+    async def handle_batch(self, requests: list[Any]) -> list[dict[str, Any]]:
+        """Plain reads go upstream as one batch (replays make thousands of them); the rest one by one, in order."""
+        replies: list[dict[str, Any] | None] = [None] * len(requests)
+        plain = [index for index, request in enumerate(requests) if _is_plain_read(request)]
+        if plain:
+            try:
+                upstream = await self.upstream.forward([_forwardable(requests[index]) for index in plain])
+                by_id = {reply.get("id"): reply for reply in upstream} if isinstance(upstream, list) else {}
+            except RpcRefusal as refusal:
+                by_id = {requests[index].get("id"): error_response(requests[index].get("id"), refusal.code, refusal.message) for index in plain}
+            for index in plain:
+                replies[index] = by_id.get(requests[index].get("id"))
+        for index, request in enumerate(requests):
+            if replies[index] is None:
+                replies[index] = await self.handle(request)
+        return replies  # type: ignore[return-value]
 
     async def handle(self, request: Any) -> dict[str, Any]:
         request_id = request.get("id") if isinstance(request, dict) else None
@@ -98,6 +115,26 @@ class Gateway:
         return reply
 
 
+# Methods the gateway must see one at a time: it checks, funds or persists around them.
+_INSPECTED = frozenset({"eth_sendRawTransaction", "eth_estimateGas", "eth_getTransactionReceipt", "eth_accounts"})
+
+
+def _is_plain_read(request: Any) -> bool:
+    return (
+        isinstance(request, dict)
+        and request.get("jsonrpc") == "2.0"
+        and isinstance(request.get("method"), str)
+        and isinstance(request.get("params", []), list)
+        and request["method"] not in _INSPECTED
+        and refusal_reason(request["method"]) is None
+        and isinstance(request.get("id"), (int, str))
+    )
+
+
+def _forwardable(request: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request["id"], "method": request["method"], "params": request.get("params", [])}
+
+
 def create_app(upstream_url: str, deployments_file: Path, durable_state_file: Path, max_request_bytes: int) -> Starlette:
     upstream = Upstream(upstream_url)
     gateway = Gateway(upstream, RegistryLocator(deployments_file), DurableSnapshots(upstream, durable_state_file))
@@ -120,7 +157,10 @@ def create_app(upstream_url: str, deployments_file: Path, durable_state_file: Pa
                 return JSONResponse(error_response(None, INVALID_REQUEST, "empty batch"))
             if len(payload) > MAX_BATCH:
                 return JSONResponse(error_response(None, INVALID_REQUEST, f"batch larger than {MAX_BATCH} requests"))
-            return JSONResponse([await gateway.handle(item) for item in payload])
+            ids = [item.get("id") for item in payload if isinstance(item, dict)]
+            if len(ids) != len(set(map(repr, ids))):  # replies are matched by id; duplicates go one by one
+                return JSONResponse([await gateway.handle(item) for item in payload])
+            return JSONResponse(await gateway.handle_batch(payload))
         return JSONResponse(await gateway.handle(payload))
 
     async def health(_: Request) -> Response:

@@ -122,3 +122,22 @@ def test_member_is_topped_up_again_when_funds_vanished(chain: RunningNetwork) ->
     raw = signed_transfer(governor, chain.settings.chain_id, w3.eth.get_transaction_count(governor.address), to=governor.address)
     tx_hash = rpc(chain.settings.gateway_url, "eth_sendRawTransaction", [raw])["result"]
     assert w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)["status"] == 1
+
+
+def test_large_batch_keeps_order_and_refuses_per_item(local_network: RunningNetwork) -> None:
+    governor = local_network.governors[0].address
+    batch = [{"jsonrpc": "2.0", "id": index, "method": "eth_getBalance", "params": [governor, "latest"]} for index in range(300)]
+    batch[150] = {"jsonrpc": "2.0", "id": 150, "method": "anvil_mine", "params": []}
+    batch[151] = {"jsonrpc": "2.0", "id": 151, "method": "eth_accounts", "params": []}
+    replies = httpx.post(local_network.settings.gateway_url, json=batch).json()
+    assert [reply["id"] for reply in replies] == list(range(300))
+    assert replies[150]["error"]["code"] == -32601
+    assert replies[151]["result"] == []
+    assert all(int(reply["result"], 16) > 0 for index, reply in enumerate(replies) if index not in (150, 151))
+
+
+def test_batch_with_duplicate_ids_is_answered_item_by_item(local_network: RunningNetwork) -> None:
+    batch = [{"jsonrpc": "2.0", "id": 7, "method": "eth_chainId", "params": []}, {"jsonrpc": "2.0", "id": 7, "method": "eth_blockNumber", "params": []}]
+    replies = httpx.post(local_network.settings.gateway_url, json=batch).json()
+    assert int(replies[0]["result"], 16) == local_network.settings.chain_id
+    assert replies[1]["result"].startswith("0x")
