@@ -3,6 +3,7 @@
 | module | job |
 | --- | --- |
 | `fetch.py` | the contract set; every event in chunks, with block times; batched view calls |
+| `calls.py` | the batched record (Merkle leaf) behind batched erasures / reads, from their calldata |
 | `state.py` | the state model, changed event by event as the contracts change storage |
 | `checks.py` | the rules, checked per event against the state before it |
 | `views.py` | the rebuilt state against the contracts' view functions at the end block |

@@ -21,7 +21,7 @@ from ledger.audit.state import AuditState
 from ledger.audit.stats import Stats
 from ledger.audit.violations import Violation
 
-CHECKPOINT_FORMAT = "healthsilk-audit-checkpoint/1"
+CHECKPOINT_FORMAT = "healthsilk-audit-checkpoint/2"  # /2: batched erasures keyed by leaf
 
 
 class CheckpointUnusable(ValueError):

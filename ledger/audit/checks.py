@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ledger.audit.calls import BatchedCall
 from ledger.audit.fetch import ChainEvent
 from ledger.audit.state import (
     CARD_ACTIVE,
@@ -207,7 +208,8 @@ class EventChecker:
         rid, patient, author, category = hx(a["recordId"]), a["patient"], a["author"], a["category"]
         what = f"record {rid} ({category_name(category)}) anchored by {author}"
         self._require_member(author, PROVIDER, what)
-        if rid in self.state.records or rid in self.state.erased_batched:
+        # Only records anchored on their own: batch records' ids are not identities (their erasure blocks nothing).
+        if rid in self.state.records:
             self._flag("event-consistency", f"{what}: the record id was already anchored", rid)
         if category > MAX_CATEGORY_CODE:
             self._flag("record-authorship", f"{what}: category code {category} is out of range", rid)
@@ -253,26 +255,42 @@ class EventChecker:
             record = self.state.records.get(rid)
             if record is None or record.patient != a["patient"] or record.erased:
                 self._flag("event-consistency", f"erasure of record {rid}, which the replay does not hold as an unerased record of {a['patient']}", rid)
-        elif root not in self.state.batches or rid in self.state.erased_batched:
-            self._flag("event-consistency", f"erasure of batched record {rid} under unknown batch {root} or twice", rid)
+        else:
+            self._batched_erasure(ev, rid, a["patient"], root)
+
+    def _batched_erasure(self, ev: ChainEvent, rid: str, patient: str, root: str) -> None:
+        """The erased leaf comes from the call (ledger.audit.calls): markers are per leaf, not per id."""
+        what = f"erasure of batched record {rid} of {patient} in batch {root}"
+        if root not in self.state.batches:
+            self._flag("event-consistency", f"{what}: the batch was never anchored", rid)
+        call = ev.call
+        if call is None:
+            self._flag("event-consistency", f"{what}: its transaction is not a direct RecordRegistry erasure call, so the erased record (leaf) cannot be established from the chain", rid)
+            return
+        if (call.record_id, call.patient, call.root) != (rid, patient, root) or not call.proven:
+            self._flag("event-consistency", f"{what}: the event disagrees with its call ({call.function} of {call.record_id} of {call.patient} in {call.root}, proof {'valid' if call.proven else 'invalid'})", rid)
+        earlier = self.state.erased_batched.get(call.leaf)
+        if earlier is not None:
+            self._flag("event-consistency", f"{what}: its leaf {call.leaf} was already erased at block {earlier[3]} (batch {earlier[2]})", rid)
 
     def _on_RecordsAccessed(self, ev: ChainEvent, a: dict[str, Any]) -> None:
         patient, reader, purpose = a["patient"], a["reader"], a["purpose"]
         ids = [hx(r) for r in a["recordIds"]]
         what = f"access by {reader} to {len(ids)} record(s) of {patient} for purpose {purpose}"
         self._require_member(reader, None, what)
-        records = []
-        for rid in ids:
+        records: list[tuple[str, int, int]] = []  # (record id, category, data time) the consent must cover
+        call = ev.call
+        if call is not None:  # batchedRecordAccessed: the record is the call's leaf, whatever its id
+            records = self._batched_access(call, ids, patient, what)
+        for rid in ids if call is None else []:
             record = self.state.records.get(rid)
             if record is None:
-                if rid in self.state.erased_batched:
-                    self._flag("access-consent", f"{what}: batched record {rid} was erased at block {self.state.erased_batched[rid][2]}", rid)
-                continue  # a batch-anchored record: its category is in the manifest, not in any event
+                continue  # a batch-anchored record read without a decodable call: its leaf is unknown
             if record.patient != patient:
                 self._flag("event-consistency", f"{what}: record {rid} belongs to {record.patient}", rid)
             if record.erased:
                 self._flag("access-consent", f"{what}: record {rid} was erased at block {record.erased_block}", rid)
-            records.append(record)
+            records.append((rid, record.category, record.anchored_at))
         named = hx(a["consentId"])
         if named == ZERO32:
             m = self.state.member(reader)
@@ -284,11 +302,25 @@ class EventChecker:
             return
         if not c.purposes & purpose:
             self._flag("access-consent", f"{what}: consent {named} does not cover that purpose (covers {c.purposes})", named)
-        for record in records:
-            if not c.categories & (1 << record.category):
-                self._flag("access-consent", f"{what}: consent {named} does not cover {category_name(record.category)} (record {record.record_id})", record.record_id)
-            elif not (c.data_from <= record.anchored_at and (c.data_until == 0 or record.anchored_at < c.data_until)):
-                self._flag("access-consent", f"{what}: record {record.record_id} lies outside the consent's data period", record.record_id)
+        for rid, category, data_time in records:
+            if not c.categories & (1 << category):
+                self._flag("access-consent", f"{what}: consent {named} does not cover {category_name(category)} (record {rid})", rid)
+            elif not (c.data_from <= data_time and (c.data_until == 0 or data_time < c.data_until)):
+                self._flag("access-consent", f"{what}: record {rid} lies outside the consent's data period", rid)
+
+    def _batched_access(self, call: BatchedCall, ids: list[str], patient: str, what: str) -> list[tuple[str, int, int]]:
+        """Checks a read of a batch-anchored record; its (id, category, data time) for the consent checks."""
+        rid = call.record_id
+        batch = self.state.batches.get(call.root)
+        if batch is None or ids != [rid] or call.patient != patient or not call.proven:
+            self._flag("event-consistency", f"{what}: the event disagrees with its call ({call.function} of {rid} of {call.patient} in batch {call.root}, proof {'valid' if call.proven else 'invalid'}, batch {'known' if batch else 'unknown'})", rid)
+        erased = self.state.erased_batched.get(call.leaf)
+        if erased is not None:
+            self._flag("access-consent", f"{what}: batched record {rid} (leaf {call.leaf}) was erased at block {erased[3]} (batch {erased[2]})", rid)
+        if batch is None or call.category > MAX_CATEGORY_CODE:
+            return []
+        # As the contract: the data time of a batch record is its batch's anchoring time.
+        return [(rid, call.category, batch.anchored_at)]
 
     # ------------------------------------------------------------------ payments
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.audit.state import ZERO32, AuditState, Batch
+from ledger.audit.state import ZERO32, AuditState, Batch, hx
 from ledger.audit.violations import Violation
 from ledger.merkle import BatchRecord, RecordBatch, batch_leaf, verify
 from network.ipfs_client import IpfsClient, IpfsError, IpfsNotFound
@@ -107,7 +107,8 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
                 figures.batches_verified += 1
             for entry in entries:
                 rid = "0x" + entry.record_id.hex()
-                erased = rid in state.erased_batched
+                # By leaf: an identical copy erased in another batch is erased here too; a reused id is not.
+                erased = hx(batch_leaf(entry.digest, entry.patient, entry.category)) in state.erased_batched
                 header = {"recordId": rid, "patient": entry.patient, "author": b.author, "category": entry.category, "supersedes": ZERO32}
                 if check_payload(rid, "0x" + entry.cid.hex(), "0x" + entry.content_hash.hex(), (b.block, b.tx), header, erased) and not erased:
                     figures.batched_payloads_verified += 1

@@ -39,7 +39,7 @@ class AuditFetchError(RuntimeError):
 class ChainEvent:
     """One decoded event with the timestamp of its block (what every time-dependent rule is judged by)."""
 
-    __slots__ = ("name", "args", "contract", "block", "tx", "log_index", "timestamp")
+    __slots__ = ("name", "args", "contract", "block", "tx", "log_index", "timestamp", "call")
 
     def __init__(self, name: str, args: dict[str, Any], contract: str, block: int, tx: str, log_index: int, timestamp: int) -> None:
         self.name = name
@@ -49,6 +49,8 @@ class ChainEvent:
         self.tx = tx  # 0x-hex, lower case
         self.log_index = log_index
         self.timestamp = timestamp
+        # The decoded batched-record call behind the event, where one is needed (ledger.audit.calls).
+        self.call: Any = None
 
     def __repr__(self) -> str:
         return f"ChainEvent({self.contract}.{self.name} block {self.block} log {self.log_index})"

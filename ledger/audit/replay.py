@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit.checkpoint import Checkpoint, CheckpointUnusable, load_checkpoint
+from ledger.audit.calls import attach_batched_calls
 from ledger.audit.checks import EventChecker
 from ledger.audit.deep import DeepFigures, verify_payloads
 from ledger.audit.fetch import ContractSet, block_header, fetch_events
@@ -95,6 +96,7 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
     mark = time.perf_counter()
     fetch_progress = (lambda done, total, _events: progress("fetch", done, total)) if progress else None
     events = fetch_events(contracts, replay_from, to_block, max_block_range=options.max_block_range, progress=fetch_progress) if replay_from <= to_block else []
+    attach_batched_calls(contracts, events, state)  # the leaves batched erasures / reads act on (not in the events)
     timings["fetch"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

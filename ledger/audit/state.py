@@ -222,7 +222,9 @@ class AuditState:
     consents: dict[str, Consent] = field(default_factory=dict)  # "patient/grantee"
     consent_ids: dict[str, list[Any]] = field(default_factory=dict)  # consentId -> [patient, grantee, version]
     records: dict[str, Record] = field(default_factory=dict)
-    erased_batched: dict[str, list[Any]] = field(default_factory=dict)  # recordId -> [patient, root, block]
+    # Batch-anchored erasures by leaf, as RecordRegistry keys them (ids are not unique across batches):
+    # leaf -> [recordId, patient, root, block].
+    erased_batched: dict[str, list[Any]] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     programmes: dict[str, Programme] = field(default_factory=dict)
     cards: dict[str, Card] = field(default_factory=dict)
@@ -407,8 +409,9 @@ class AuditState:
             record = self.records.get(rid)
             if record is not None:
                 record.erased, record.erased_block = True, ev.block
-        else:
-            self.erased_batched[rid] = [a["patient"], root, ev.block]
+        elif ev.call is not None:
+            # Without its call the leaf is unknown; the checks flag that erasure.
+            self.erased_batched.setdefault(ev.call.leaf, [rid, a["patient"], root, ev.block])
 
     # payments
     def _on_ProgrammeCreated(self, ev: ChainEvent, a: dict[str, Any]) -> None:

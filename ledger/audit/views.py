@@ -76,8 +76,9 @@ def compare_with_views(contracts: ContractSet, state: AuditState, block: int) ->
 
     for r in state.records.values():
         cmp.expect(records, "getRecord", (r.record_id,), (r.patient, r.category, r.anchored_at, r.erased), f"record {r.record_id}", r.record_id)
-    for record_id in state.erased_batched:
-        cmp.expect(records, "isErased", (record_id,), True, f"erasure marker of batched record {record_id}", record_id)
+    # Batched markers are keyed by leaf; isErased covers records anchored on their own only.
+    for leaf, (record_id, _patient, root, _block) in state.erased_batched.items():
+        cmp.expect(records, "isBatchedLeafErased", (leaf,), True, f"erasure marker of batched record {record_id} (leaf {leaf}, erased in batch {root})", record_id)
     for b in state.batches.values():
         cmp.expect(records, "getBatch", (b.root,), (b.author, b.anchored_at, b.count), f"batch {b.root}", b.root)
 
