@@ -12,6 +12,8 @@ from api.cli import app as api_app
 from network.cli import app as network_app
 from wallet.commands.access_log import app as wallet_access_log_app
 from wallet.commands.account import app as wallet_account_app
+from wallet.commands.card import app as wallet_card_app
+from wallet.commands.claims import app as wallet_claims_app
 from wallet.commands.consent import app as wallet_consent_app
 from wallet.commands.delegate import app as wallet_delegate_app
 from wallet.commands.records import app as wallet_records_app
@@ -24,6 +26,8 @@ app.add_typer(wallet_consent_app, name="consent")
 app.add_typer(wallet_records_app, name="records")
 app.add_typer(wallet_access_log_app, name="access-log")
 app.add_typer(wallet_delegate_app, name="delegate")
+app.add_typer(wallet_card_app, name="card")
+app.add_typer(wallet_claims_app, name="claims")
 app.add_typer(audit_app, name="audit")
 
 

@@ -154,5 +154,30 @@ class ApiClient:
     def relay(self, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
         return dict(self._json("POST", "/v1/consents/relay", json={"typed_data": typed_data, "signature": signature}))
 
+    # -- e-card payments -------------------------------------------------------------------
+    def cards(self, patient: str) -> list[dict[str, Any]]:
+        return _rows(self._json("GET", f"/v1/patients/{patient}/cards"), "/v1/patients/{patient}/cards")
+
+    def card_history(self, card_id: int) -> list[dict[str, Any]]:
+        return _rows(self._json("GET", f"/v1/payments/cards/{int(card_id)}/history"), "/v1/payments/cards/{card_id}/history")
+
+    def claims(self, patient: str) -> list[dict[str, Any]]:
+        return _rows(self._json("GET", f"/v1/patients/{patient}/claims"), "/v1/patients/{patient}/claims")
+
+    def claim(self, claim_id: int) -> dict[str, Any]:
+        answer = self._json("GET", f"/v1/payments/claims/{int(claim_id)}")
+        if not isinstance(answer, dict):
+            raise WalletError("The API's answer about the claim is not an object.", "Check that --api points at a healthsilk API.")
+        return answer
+
+    def prepare_confirmation(self, claim_id: int) -> dict[str, Any]:
+        answer = self._json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation/prepare")
+        if not isinstance(answer, dict) or "typed_data" not in answer:
+            raise WalletError("The API's answer to the confirmation request has no typed data.", "Check that --api points at a healthsilk API.")
+        return answer
+
+    def relay_confirmation(self, claim_id: int, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
+        return dict(self._json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation", json={"typed_data": typed_data, "signature": signature}))
+
     def post_key_shares(self, grantee: str, wraps: dict[str, str]) -> dict[str, Any]:
         return dict(self._json("POST", "/v1/keys/shares", json={"grantee": grantee, "wraps": wraps}))

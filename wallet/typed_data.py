@@ -235,3 +235,67 @@ def check_challenge(challenge: Any, address: str) -> str:
 def sign_challenge(account: LocalAccount, challenge: str) -> str:
     """EIP-191 personal_sign: the prefix keeps it from ever being a transaction or typed data."""
     return "0x" + bytes(Account.sign_message(encode_defunct(text=challenge), account.key).signature).hex()
+
+
+# --- e-card payments: the patient confirms a claim ---------------------------------------------------------
+def _bytes32(value: Any, what: str) -> bytes:
+    raw = _hex_bytes(value, what)
+    if len(raw) != 32:
+        raise RefusedToSign(f"{what} is not 32 bytes")
+    return raw
+
+
+def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chain_id: int, payments_contract: str, now: int | None = None) -> dict[str, Any]:
+    """Raise :class:`RefusedToSign` unless ``typed`` confirms exactly ``claim`` (as the wallet fetched it) for this
+    wallet, on this chain's HealthCardPayments contract, with a short deadline; return the normalized message."""
+    from ledger.payments import CONFIRM_CLAIM_TYPES, code32  # late: only this command needs the payments vocabulary
+
+    now = int(time.time()) if now is None else now
+    fields = CONFIRM_CLAIM_TYPES["ConfirmClaim"]
+    if not isinstance(typed, dict) or set(typed) != {"types", "primaryType", "domain", "message"}:
+        raise RefusedToSign("the API returned malformed typed data")
+    if typed["primaryType"] != "ConfirmClaim":
+        raise RefusedToSign(f"asked for a ConfirmClaim signature but the API sent a {typed['primaryType']!r} message")
+    types = typed["types"]
+    if not isinstance(types, dict) or set(types) != {"EIP712Domain", "ConfirmClaim"} or types["ConfirmClaim"] != fields:
+        raise RefusedToSign("the ConfirmClaim struct differs from the one the HealthCardPayments contract verifies")
+    domain, domain_fields = typed["domain"], types["EIP712Domain"]
+    if not isinstance(domain, dict) or not isinstance(domain_fields, list):
+        raise RefusedToSign("the EIP-712 domain is malformed")
+    declared = {f.get("name"): f.get("type") for f in domain_fields if isinstance(f, dict)}
+    if set(declared) != set(domain) or any(_DOMAIN_FIELD_TYPES.get(str(k)) != v for k, v in declared.items()) or not {"chainId", "verifyingContract"} <= set(domain):
+        raise RefusedToSign("the EIP-712 domain declares unexpected fields")
+    if _uint(domain["chainId"], "domain chainId") != chain_id:
+        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {chain_id}")
+    if _address(domain["verifyingContract"], "domain verifyingContract") != to_checksum_address(payments_contract):
+        raise RefusedToSign(f"the signature would be for contract {domain['verifyingContract']}, not this network's HealthCardPayments {payments_contract}")
+
+    message = typed["message"]
+    if not isinstance(message, dict) or set(message) != {f["name"] for f in fields}:
+        raise RefusedToSign("the ConfirmClaim message has unexpected fields")
+    got = {
+        "claimId": _uint(message["claimId"], "message claimId"), "patient": _address(message["patient"], "message patient"),
+        "provider": _address(message["provider"], "message provider"), "recordId": _bytes32(message["recordId"], "message recordId"),
+        "packageCode": _bytes32(message["packageCode"], "message packageCode"), "amount": _uint(message["amount"], "message amount"),
+        "nonce": _uint(message["nonce"], "message nonce"), "deadline": _uint(message["deadline"], "message deadline"),
+    }
+    if got["patient"] != to_checksum_address(patient):
+        raise RefusedToSign(f"the message is for patient {got['patient']}, not this wallet ({to_checksum_address(patient)})")
+    try:
+        wanted = {
+            "claimId": _uint(claim.get("claim_id"), "the claim's id"), "provider": _address(claim.get("provider"), "the claim's provider"),
+            "recordId": _bytes32(claim.get("record_id"), "the claim's evidence record"), "packageCode": code32(str(claim.get("package_code"))),
+            "amount": _uint(claim.get("amount"), "the claim's amount"),
+        }
+    except ValueError as exc:
+        raise RefusedToSign(f"the claim the API showed is malformed ({exc})") from None
+    for name, want in wanted.items():
+        if got[name] != want:
+            shown = _show(got[name]) if name != "packageCode" else got[name].rstrip(b"\x00").decode("ascii", "replace")
+            expected = _show(want) if name != "packageCode" else str(claim.get("package_code"))
+            raise RefusedToSign(f"message {name} is {shown} but the claim you are confirming has {expected}")
+    if got["deadline"] <= now:
+        raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
+    if got["deadline"] > now + MAX_DEADLINE_SECONDS:
+        raise RefusedToSign(f"the signature would stay valid until {_when(got['deadline'])}, far longer than needed")
+    return got

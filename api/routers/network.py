@@ -11,7 +11,7 @@ from api.routers.deps import services
 from api.services import Services
 
 router = APIRouter(prefix="/v1", tags=["network"])
-CONTRACTS = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry")
+CONTRACTS = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments")
 
 
 class Institution(BaseModel):

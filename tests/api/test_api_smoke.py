@@ -22,7 +22,7 @@ def test_network_names_this_institution_and_contracts(api: ApiWorld) -> None:
     assert body["chain_id"] == api.net.settings.chain_id
     assert body["institution"] == {"address": api.hospital.address, "name": api.hospital.name, "country": "BJ"}
     ledger = api.net.ledger()
-    assert body["contracts"] == {name: ledger.deployments.address_of(name) for name in ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry")}
+    assert body["contracts"] == {name: ledger.deployments.address_of(name) for name in ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments")}
 
 
 def test_members_directory(api: ApiWorld) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from api.auth.store import AuthStore  # noqa: F401 - fail fast if the API package is broken
 from ledger.chain import Ledger
 from ledger.errors import LedgerError
 from network.launcher import LocalNetwork
 from network.settings import NetworkSettings
+from wallet.demo.audit import audit_the_ledger
 from wallet.demo.care import CrossBorderCare
 from wallet.demo.consortium import FUND, LOKOSSA, YINCHUAN, Consortium
 from wallet.demo.institutions import api_ports_from_env, institution_apis
@@ -40,6 +40,7 @@ def run_demo(data_dir: Path | None = None) -> int:
             ECardPayment(narrator, ledger, care, apis[FUND], apis[YINCHUAN]).run()
             care.patient_reviews()
             care.revoke_and_refuse()
+        audit_the_ledger(narrator, ledger, settings)
     except (DemoFailure, LedgerError) as failure:
         console.print(f"[bold red]demo failed:[/] {failure}")
         return 1
