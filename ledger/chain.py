@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
@@ -13,6 +14,7 @@ from web3.middleware import ExtraDataToPOAMiddleware
 from ledger.compile import load_artifact
 from ledger.deployments import Deployments
 from ledger.errors import ErrorDecoder
+from ledger.events import DEFAULT_MAX_BLOCK_RANGE, DecodedEvent, EventReader
 from ledger.transactions import TransactionSender
 
 # Every contract whose custom errors may surface in a revert (including OpenZeppelin's, via inheritance).
@@ -29,9 +31,11 @@ def connect(url: str, timeout: float = 60.0) -> Web3:
 class Ledger:
     """One chain connection and the project's deployed contracts on it."""
 
-    def __init__(self, w3: Web3, deployments: Deployments) -> None:
+    def __init__(self, w3: Web3, deployments: Deployments, max_block_range: int = DEFAULT_MAX_BLOCK_RANGE) -> None:
         self.w3 = w3
         self.deployments = deployments
+        self.max_block_range = max_block_range
+        self._contracts: dict[str, Contract] = {}
 
     @classmethod
     def open(cls, url: str, deployments_file: Path) -> "Ledger":
@@ -49,7 +53,16 @@ class Ledger:
         return ErrorDecoder(abis)
 
     def contract(self, name: str) -> Contract:
-        return self.w3.eth.contract(address=self.deployments.address_of(name), abi=load_artifact(name)["abi"])
+        if name not in self._contracts:
+            self._contracts[name] = self.w3.eth.contract(address=self.deployments.address_of(name), abi=load_artifact(name)["abi"])
+        return self._contracts[name]
+
+    def events(self, name: str, event: str, **indexed: Any) -> list[DecodedEvent]:
+        """`event` logs of deployed contract `name` since its deployment, filtered by indexed arguments, in chain order.
+
+        Read in chunks of at most `max_block_range` blocks (Besu limits eth_getLogs ranges)."""
+        start = self.deployments.contracts[name].block_number if name in self.deployments.contracts else 0
+        return EventReader(self.w3, self.max_block_range).read_filtered(self.contract(name), event, start, self.w3.eth.block_number, **indexed)
 
     def sender(self, account: LocalAccount) -> TransactionSender:
         return TransactionSender(self.w3, account, self.decoder)

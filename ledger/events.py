@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -133,22 +134,26 @@ class EventReader:
         addresses = sorted({address for (address, _topic) in decoders})
         if not topics:
             return []
-        events = []
-        for log in self.logs(addresses, [topics], from_block, to_block):
-            decoder = decoders.get((log["address"].lower(), log["topics"][0].lower() if log["topics"] else ""))
-            if decoder is not None:
-                events.append(
-                    DecodedEvent(
-                        name=decoder.name,
-                        args=decoder.decode(log),
-                        address=_checksum(log["address"]),
-                        block_number=int(log["blockNumber"], 16),
-                        block_hash=bytes.fromhex(log["blockHash"][2:]),
-                        transaction_hash=bytes.fromhex(log["transactionHash"][2:]),
-                        log_index=int(log["logIndex"], 16),
-                    )
-                )
-        return events
+        return _decode(decoders, self.logs(addresses, [topics], from_block, to_block))
+
+    def read_filtered(self, contract: Contract, event_name: str, from_block: int, to_block: int, **indexed: Any) -> list[DecodedEvent]:
+        """Decoded `event_name` events of `contract` whose indexed arguments equal `indexed` (a list = any of them).
+
+        The node filters by topic, so only matching logs travel; chunking and range-limit halving as in `read`.
+        """
+        decoders = _decoders([contract], {event_name})
+        ((_address, topic0),) = decoders
+        inputs = {item["name"]: item["type"] for item in next(e for e in contract.abi if e.get("type") == "event" and e.get("name") == event_name)["inputs"] if item.get("indexed")}
+        unknown = set(indexed) - set(inputs)
+        if unknown:
+            raise ValueError(f"{event_name} has no indexed argument {', '.join(sorted(unknown))}")
+        topics: list[Any] = [topic0]
+        for name, kind in inputs.items():
+            value = indexed.get(name)
+            topics.append(None if value is None else [_topic(kind, v) for v in value] if isinstance(value, list) else _topic(kind, value))
+        while topics[-1] is None:
+            topics.pop()
+        return _decode(decoders, self.logs([contract.address], topics, from_block, to_block))
 
     def logs(self, addresses: Sequence[str], topics: list[Any], from_block: int, to_block: int) -> list[dict[str, Any]]:
         """Raw JSON-RPC log objects for (addresses, topics) in [from_block, to_block], fetched in chunks,
@@ -186,6 +191,30 @@ class EventReader:
         if not isinstance(logs, list):
             raise EventReadError(f"eth_getLogs [{start}, {end}] returned {logs!r}")
         return [log for log in logs if not log.get("removed")]
+
+
+def _decode(decoders: dict[tuple[str, str], EventDecoder], logs: list[dict[str, Any]]) -> list[DecodedEvent]:
+    events = []
+    for log in logs:
+        decoder = decoders.get((log["address"].lower(), log["topics"][0].lower() if log["topics"] else ""))
+        if decoder is not None:
+            events.append(
+                DecodedEvent(
+                    name=decoder.name,
+                    args=decoder.decode(log),
+                    address=_checksum(log["address"]),
+                    block_number=int(log["blockNumber"], 16),
+                    block_hash=bytes.fromhex(log["blockHash"][2:]),
+                    transaction_hash=bytes.fromhex(log["transactionHash"][2:]),
+                    log_index=int(log["logIndex"], 16),
+                )
+            )
+    return events
+
+
+def _topic(kind: str, value: Any) -> str:
+    """An indexed value as its 32-byte topic (value types only: addresses, fixed bytes, integers, bools)."""
+    return "0x" + encode([kind], [value]).hex()
 
 
 def _decoders(contracts: list[Contract], wanted: set[str] | None) -> dict[tuple[str, str], EventDecoder]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_utils import to_checksum_address
 from pydantic import BaseModel
 from web3.contract import Contract
@@ -9,6 +11,7 @@ from web3.logs import DISCARD
 
 from ledger.chain import Ledger
 from ledger.eip712 import Domain, TypedMessage
+from ledger.events import DecodedEvent
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Purpose
 
@@ -130,32 +133,32 @@ class RecordRegistry:
         return RecordState(patient=patient, category=category, anchored_at=anchored_at, erased=erased)
 
     def find_anchor(self, record_id: bytes) -> Anchor | None:
-        logs = self.contract.events.RecordAnchored().get_logs(argument_filters={"recordId": record_id}, from_block=0)
-        return self._anchor_from_log(logs[0]) if logs else None
+        events = self.ledger.events("RecordRegistry", "RecordAnchored", recordId=record_id)
+        return self._anchor_from_event(events[0]) if events else None
 
     def anchors_of(self, patient: str) -> list[Anchor]:
-        logs = self.contract.events.RecordAnchored().get_logs(argument_filters={"patient": to_checksum_address(patient)}, from_block=0)
-        return [self._anchor_from_log(log) for log in logs]
+        return [self._anchor_from_event(event) for event in self.ledger.events("RecordRegistry", "RecordAnchored", patient=to_checksum_address(patient))]
 
     def accesses_of(self, patient: str) -> list[Access]:
-        logs = self.contract.events.RecordsAccessed().get_logs(argument_filters={"patient": to_checksum_address(patient)}, from_block=0)
         return [
             Access(
-                patient=log["args"]["patient"], reader=log["args"]["reader"], consent_id=bytes(log["args"]["consentId"]), purpose=log["args"]["purpose"],
-                record_ids=[bytes(r) for r in log["args"]["recordIds"]], block_number=log["blockNumber"], transaction_hash=log["transactionHash"].to_0x_hex(),
+                patient=e.args["patient"], reader=e.args["reader"], consent_id=bytes(e.args["consentId"]), purpose=e.args["purpose"],
+                record_ids=[bytes(r) for r in e.args["recordIds"]], block_number=e.block_number, transaction_hash="0x" + e.transaction_hash.hex(),
             )
-            for log in logs
+            for e in self.ledger.events("RecordRegistry", "RecordsAccessed", patient=to_checksum_address(patient))
         ]
 
     def _anchor_from(self, receipt: dict) -> Anchor:  # type: ignore[type-arg]
         (log,) = self.contract.events.RecordAnchored().process_receipt(receipt, errors=DISCARD)
-        return self._anchor_from_log(log)
+        return _anchor(log["args"], log["blockNumber"], log["transactionHash"].to_0x_hex())
 
     @staticmethod
-    def _anchor_from_log(log: dict) -> Anchor:  # type: ignore[type-arg]
-        args = log["args"]
-        return Anchor(
-            record_id=bytes(args["recordId"]), patient=args["patient"], author=args["author"], category=args["category"], content_hash=bytes(args["contentHash"]),
-            cid=bytes(args["cid"]), supersedes=bytes(args["supersedes"]), consent_id=bytes(args["consentId"]), block_number=log["blockNumber"],
-            transaction_hash=log["transactionHash"].to_0x_hex(),
-        )
+    def _anchor_from_event(event: DecodedEvent) -> Anchor:
+        return _anchor(event.args, event.block_number, "0x" + event.transaction_hash.hex())
+
+
+def _anchor(args: Any, block_number: int, transaction_hash: str) -> Anchor:
+    return Anchor(
+        record_id=bytes(args["recordId"]), patient=args["patient"], author=args["author"], category=args["category"], content_hash=bytes(args["contentHash"]),
+        cid=bytes(args["cid"]), supersedes=bytes(args["supersedes"]), consent_id=bytes(args["consentId"]), block_number=block_number, transaction_hash=transaction_hash,
+    )

@@ -211,7 +211,7 @@ def _granted_logs(svc: Services, patient: str, grantee: str | None = None) -> li
     filters: dict[str, Any] = {"patient": patient}
     if grantee:
         filters["grantee"] = grantee
-    return list(svc.consents.contract.events.ConsentGranted().get_logs(argument_filters=filters, from_block=0))
+    return svc.ledger.events("ConsentLedger", "ConsentGranted", **filters)
 
 
 @router.get(
@@ -220,7 +220,7 @@ def _granted_logs(svc: Services, patient: str, grantee: str | None = None) -> li
 )
 def list_consents(address: PathAddress, _: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> list[ConsentOut]:
     patient = path_address(address)
-    grantees = list(dict.fromkeys(log["args"]["grantee"] for log in _granted_logs(svc, patient)))
+    grantees = list(dict.fromkeys(event.args["grantee"] for event in _granted_logs(svc, patient)))
     out: list[ConsentOut] = []
     for grantee in grantees:
         consent = svc.consents.consent(patient, grantee)
@@ -239,7 +239,7 @@ def consent_fhir(address: PathAddress, grantee: PathAddress, _: Caller = Depends
     if consent.status == "NONE":
         raise not_found(f"patient {patient} never granted consent to {grantee}")
     logs = _granted_logs(svc, patient, grantee)
-    granted_at = svc.block_timestamp(logs[-1]["blockNumber"]) if logs else None
+    granted_at = svc.block_timestamp(logs[-1].block_number) if logs else None
     consent_id = bytes(svc.consents.contract.functions.currentConsentId(patient, grantee).call())
     resource = consent_resource(consent, consent_id, svc.member_name(grantee), granted_at)
     return FhirJSONResponse(resource)

@@ -165,13 +165,8 @@ def _require_patient_party(caller: Caller, svc: Services, patient: str, what: st
         raise forbidden(f"a patient token only reaches the patient's own {what} (or those of the patient it is delegate for)")
 
 
-def _deployed_at(pay: HealthCardPayments) -> int:
-    return pay.ledger.deployments.contracts["HealthCardPayments"].block_number
-
-
 def _cards_of(pay: HealthCardPayments, patient: str) -> list[Card]:
-    logs = pay.contract.events.CardIssued().get_logs(argument_filters={"patient": patient}, from_block=_deployed_at(pay))
-    cards = [pay.card(int(log["args"]["cardId"])) for log in logs]
+    cards = [pay.card(int(event.args["cardId"])) for event in pay.ledger.events("HealthCardPayments", "CardIssued", patient=patient)]
     return [card for card in cards if card is not None]
 
 
@@ -424,6 +419,6 @@ def patient_claims(address: PathAddress, _: Caller = Depends(patient_or_scopes("
     card_ids = [card.card_id for card in _cards_of(pay, path_address(address))]
     if not card_ids:
         return []
-    logs = pay.contract.events.ClaimSubmitted().get_logs(argument_filters={"cardId": card_ids}, from_block=_deployed_at(pay))
-    claim_ids = sorted({int(log["args"]["claimId"]) for log in logs}, reverse=True)
+    events = pay.ledger.events("HealthCardPayments", "ClaimSubmitted", cardId=card_ids)
+    claim_ids = sorted({int(event.args["claimId"]) for event in events}, reverse=True)
     return [_claim_out(svc, pay, _claim(pay, claim_id)) for claim_id in claim_ids]

@@ -139,7 +139,7 @@ def _consent_window(svc: Services, patient: str) -> tuple[int, int, int, int, in
 def list_records(address: PathAddress, caller: Caller = Depends(patient_or_scopes("read")), svc: Services = Depends(services)) -> list[RecordListItem]:
     patient = path_address(address)
     anchors = svc.records.anchors_of(patient)
-    erased = {bytes(log["args"]["recordId"]) for log in svc.records.contract.events.RecordErased().get_logs(argument_filters={"patient": patient}, from_block=0)}
+    erased = {bytes(event.args["recordId"]) for event in svc.ledger.events("RecordRegistry", "RecordErased", patient=patient)}
     window = None if caller.is_patient else _consent_window(svc, patient)
     now = svc.chain_time()
     out: list[RecordListItem] = []

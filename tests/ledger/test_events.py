@@ -74,6 +74,23 @@ def test_event_filter_and_sub_ranges(chain: RunningNetwork) -> None:
     assert reader.read(contracts, head + 1, head) == []  # an empty range is not an error
 
 
+def test_filtered_reads_match_filtering_everything(chain: RunningNetwork) -> None:
+    ledger = chain.ledger()
+    _grant_and_revoke(ledger, chain, patients=3)
+    contract = ledger.contract("ConsentLedger")
+    head = ledger.w3.eth.block_number
+    granted = EventReader(ledger.w3).read(contract, 0, head, ["ConsentGranted"])
+    patients = [event.args["patient"] for event in granted]
+    reader = EventReader(ledger.w3, max_block_range=2)
+    assert reader.read_filtered(contract, "ConsentGranted", 0, head, patient=patients[1]) == [granted[1]]
+    assert reader.read_filtered(contract, "ConsentGranted", 0, head, patient=[patients[0], patients[2]]) == [granted[0], granted[2]]
+    assert reader.read_filtered(contract, "ConsentGranted", 0, head, grantee=chain.governors[1].address) == granted
+    assert reader.read_filtered(contract, "ConsentGranted", 0, head, grantee=chain.governors[0].address) == []
+    assert ledger.events("ConsentLedger", "ConsentGranted", patient=patients[2]) == [granted[2]]
+    with pytest.raises(ValueError, match="no indexed argument"):
+        reader.read_filtered(contract, "ConsentGranted", 0, head, categories=4)
+
+
 def test_bad_arguments_are_refused(local_network: RunningNetwork) -> None:
     ledger = local_network.ledger()
     with pytest.raises(ValueError, match="max_block_range"):
