@@ -100,9 +100,9 @@ class IpfsClient:
             raise IpfsNotFound(text)
         raise IpfsError(text)
 
-    def add(self, data: bytes, *, pin: bool = True) -> str:
-        """Store ``data``; returns its CID (checked locally for single-chunk payloads)."""
-        params = {**ADD_PARAMS, "pin": "true" if pin else "false"}
+    def add(self, data: bytes, *, pin: bool = True, only_hash: bool = False) -> str:
+        """Store ``data`` (or, with ``only_hash``, just compute its CID); returns the CID (checked locally for single-chunk payloads)."""
+        params = {**ADD_PARAMS, "pin": "true" if pin and not only_hash else "false", "only-hash": "true" if only_hash else "false"}
         response = self._post("add", params, files={"file": ("payload", data, "application/octet-stream")})
         events = [json.loads(line) for line in response.text.splitlines() if line.strip()]
         for event in events:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 
-import httpx
 from multiformats import CID
 
-from network.ipfs_client import ADD_PARAMS, CHUNK_SIZE, IpfsError, raw_cid
+from network.ipfs_client import CHUNK_SIZE, IpfsClient, raw_cid
 
 MAX_LINKS = 174
 _UNIXFS_FILE = 2
@@ -55,19 +53,8 @@ def local_cid(data: bytes) -> str | None:
 
 def node_cid(api_url: str, data: bytes, timeout: float = 60.0) -> str:
     """Ask the node for the CID of ``data`` without storing it (``add?only-hash=true``)."""
-    base = api_url.rstrip("/").removesuffix("/api/v0")
-    params = {**ADD_PARAMS, "pin": "false", "only-hash": "true"}
-    try:
-        response = httpx.post(f"{base}/api/v0/add", params=params, files={"file": ("payload", data)}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise IpfsError(f"IPFS add (only-hash) failed: {exc}") from exc
-    if response.status_code != 200:
-        raise IpfsError(f"IPFS add (only-hash) failed (HTTP {response.status_code}): {response.text[:200]}")
-    hashes = [json.loads(line).get("Hash") for line in response.text.splitlines() if line.strip()]
-    hashes = [h for h in hashes if h]
-    if not hashes:
-        raise IpfsError("IPFS add (only-hash) returned no CID")
-    return str(hashes[-1])
+    with IpfsClient(api_url, timeout=timeout) as client:
+        return client.add(data, pin=False, only_hash=True)
 
 
 def payload_cid(api_url: str, data: bytes) -> str:
