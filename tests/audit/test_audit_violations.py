@@ -79,7 +79,7 @@ def test_storage_changed_without_events_is_caught(world: AuditWorld, target: str
     t, w = Tamper(world), world
     alice = w.alice.address
     if target == "consent":  # widen alice's consent to the clinic to every category
-        slot, address, subject = t.consent_slot(alice, w.clinic.address), t.consents, ConsentLedger(w.ledger).consent(alice, w.clinic.address)
+        slot, address = t.consent_slot(alice, w.clinic.address), t.consents
         write_slot(t.operator, address, slot, read_slot(t.operator, address, slot) | 0x7F)
     elif target == "member":  # quietly suspend the hospital
         t.set_byte(t.registry, t.member_slot(w.hospital.address), STATUS_SHIFT, 2)

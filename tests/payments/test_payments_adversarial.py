@@ -3,7 +3,6 @@ members, double submission and double payment. Each must be refused and change n
 
 from __future__ import annotations
 
-import pytest
 from eth_account import Account
 
 from ledger.consent import ConsentLedger, ConsentTerms

@@ -15,7 +15,7 @@ from network.launcher import LocalNetwork
 from network.settings import NetworkSettings
 from wallet.demo.audit import audit_the_ledger
 from wallet.demo.care import CrossBorderCare
-from wallet.demo.consortium import FUND, LOKOSSA, YINCHUAN, Consortium
+from wallet.demo.consortium import FUND, YINCHUAN, Consortium
 from wallet.demo.institutions import api_ports_from_env, institution_apis
 from wallet.demo.narration import DemoFailure, Narrator
 from wallet.demo.payments import ECardPayment
