@@ -12,6 +12,7 @@ from rich.console import Console
 from ledger.chain import Ledger
 from ledger.errors import LedgerError
 from network.launcher import LocalNetwork
+from network.processes import ProcessError
 from network.settings import NetworkSettings
 from wallet.demo.audit import audit_the_ledger
 from wallet.demo.care import CrossBorderCare
@@ -43,6 +44,9 @@ def run_demo(data_dir: Path | None = None) -> int:
         audit_the_ledger(narrator, ledger, settings)
     except (DemoFailure, LedgerError) as failure:
         console.print(f"[bold red]demo failed:[/] {failure}")
+        return 1
+    except ProcessError as failure:
+        console.print(f"[bold red]demo failed: a service did not start[/] (is another program using its port? see `healthsilk network status`)\n{failure}")
         return 1
     console.rule("[bold green]the demo ran as expected")
     console.print(f"The network keeps running under {settings.root}: `healthsilk network status`; stop it with `healthsilk network down`.")
