@@ -98,3 +98,22 @@ def token_list(data_dir: DataDir = None) -> None:
             typer.echo(f"{token.id}  {token.name}  {','.join(sorted(token.scopes))}")
     finally:
         store.close()
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="the token's id, as `token list` shows it")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a token at once: every request carrying it is refused from now on."""
+    from api.auth.store import AuthStore
+
+    store = AuthStore(_settings(data_dir).token_db)
+    try:
+        revoked = store.revoke_token(token_id)
+    finally:
+        store.close()
+    if not revoked:
+        console.print(f"[red]no token with id {token_id!r}; see `healthsilk api token list`[/red]")
+        raise typer.Exit(1)
+    console.print(f"token {token_id} revoked")

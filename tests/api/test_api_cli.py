@@ -1,4 +1,4 @@
-"""`healthsilk api serve | token create`: loopback only, password from the environment, tokens shown once."""
+"""`healthsilk api serve | token create | token revoke`: loopback only, password from the environment, tokens shown once."""
 
 from __future__ import annotations
 
@@ -34,6 +34,21 @@ def test_token_create_prints_once_and_stores_only_a_hash(tmp_path: Path) -> None
 
     bad = CliRunner().invoke(app, ["token", "create", "--name", "x", "--scopes", "read,root", "--data-dir", str(tmp_path)])
     assert bad.exit_code == 2 and "unknown scope 'root'" in bad.output
+
+
+def test_token_revoke_takes_effect_at_once(tmp_path: Path) -> None:
+    token = CliRunner().invoke(app, ["token", "create", "--name", "ward", "--scopes", "read", "--data-dir", str(tmp_path)]).output.strip().splitlines()[-1]
+    store = AuthStore(tmp_path / "auth.sqlite3")
+    try:
+        found = store.check_token(token)
+        assert found is not None
+        result = CliRunner().invoke(app, ["token", "revoke", found.id, "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert store.check_token(token) is None
+        again = CliRunner().invoke(app, ["token", "revoke", found.id, "--data-dir", str(tmp_path)])
+        assert again.exit_code == 1 and "no token with id" in again.output
+    finally:
+        store.close()
 
 
 def test_serve_refuses_non_loopback_hosts(tmp_path: Path) -> None:
