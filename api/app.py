@@ -13,7 +13,7 @@ from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.record_access import install_record_handlers
 from api.problems import install_body_limit_handler, install_problem_handlers, problems_in_openapi
-from api.routers import access_log, admin, auth, consents, health, keys, network, payments, records
+from api.routers import access_log, admin, auth, consents, erasure, health, keys, network, payments, records
 from api.services import Services
 from api.settings import ApiSettings
 from api.upstream_errors import install_upstream_handlers
@@ -42,7 +42,7 @@ def create_app(settings: ApiSettings, identity: Identity) -> FastAPI:
     install_body_limit_handler(app)
     install_upstream_handlers(app, metrics, lambda data: svc.ledger.decoder.decode(data))
     install_record_handlers(app)
-    for module in (health, auth, network, consents, records, keys, access_log, admin, payments):
+    for module in (health, auth, network, consents, records, erasure, keys, access_log, admin, payments):
         app.include_router(module.router)
     # Outermost first: the size limit answers before anything reads the body; metrics see every answer.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

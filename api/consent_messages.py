@@ -14,8 +14,14 @@ from typing import Any
 from eth_utils import is_address, to_checksum_address
 
 from api.problems import invalid
-from ledger.consent import GRANT_CONSENT_TYPES, REGISTER_PATIENT_TYPES, REVOKE_CONSENT_TYPES, SET_DELEGATE_TYPES, ConsentLedger
-from ledger.eip712 import _DOMAIN_FIELDS, Domain, TypedMessage
+from ledger.consent import (
+    GRANT_CONSENT_TYPES,
+    REGISTER_PATIENT_TYPES,
+    REVOKE_CONSENT_TYPES,
+    SET_DELEGATE_TYPES,
+    ConsentLedger,
+)
+from ledger.eip712 import Domain, TypedMessage, has_canonical_types
 from ledger.vocabulary import category_names, purpose_names
 
 CANONICAL_TYPES: dict[str, dict[str, list[dict[str, str]]]] = {
@@ -87,7 +93,7 @@ def parse_relayed(typed_data: Mapping[str, Any], domain: Domain) -> TypedMessage
         raise invalid(f"typed_data.primaryType must be one of {', '.join(CANONICAL_TYPES)}, got {primary!r}")
     types = CANONICAL_TYPES[primary]
     given_types = typed_data.get("types")
-    if not isinstance(given_types, Mapping) or {k: v for k, v in given_types.items() if k != "EIP712Domain"} != types or given_types.get("EIP712Domain", _DOMAIN_FIELDS) != _DOMAIN_FIELDS:
+    if not has_canonical_types(given_types, types):
         raise invalid(f"typed_data.types must be exactly the ConsentLedger's {primary} type (use the typed data from /v1/consents/prepare)")
     if not _same_domain(typed_data.get("domain"), domain):
         raise invalid(f"typed_data.domain is not this network's ConsentLedger domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")

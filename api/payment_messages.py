@@ -14,8 +14,14 @@ from typing import Any
 from eth_utils import is_address, to_checksum_address
 
 from api.problems import invalid
-from ledger.eip712 import _DOMAIN_FIELDS, Domain, TypedMessage
-from ledger.payments import CONFIRM_CLAIM_TYPES, PaymentEvent, PreAuthStatus, code_text, format_amount
+from ledger.eip712 import Domain, TypedMessage, has_canonical_types
+from ledger.payments import (
+    CONFIRM_CLAIM_TYPES,
+    PaymentEvent,
+    PreAuthStatus,
+    code_text,
+    format_amount,
+)
 
 NameOf = Callable[[str], str | None]
 
@@ -62,7 +68,7 @@ def parse_confirmation(typed_data: Mapping[str, Any], domain: Domain) -> TypedMe
     if typed_data.get("primaryType") != "ConfirmClaim":
         raise invalid(f"typed_data.primaryType must be ConfirmClaim, got {typed_data.get('primaryType')!r}")
     types = typed_data.get("types")
-    if not isinstance(types, Mapping) or {k: v for k, v in types.items() if k != "EIP712Domain"} != CONFIRM_CLAIM_TYPES or types.get("EIP712Domain", _DOMAIN_FIELDS) != _DOMAIN_FIELDS:
+    if not has_canonical_types(types, CONFIRM_CLAIM_TYPES):
         raise invalid("typed_data.types must be exactly HealthCardPayments' ConfirmClaim type (use the typed data from .../confirmation/prepare)")
     if not _same_domain(typed_data.get("domain"), domain):
         raise invalid(f"typed_data.domain is not this network's HealthCardPayments domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ class TypedMessage:
 
     def full(self) -> dict[str, Any]:
         return {
-            "types": {"EIP712Domain": _DOMAIN_FIELDS, **self.types},
+            "types": {"EIP712Domain": DOMAIN_FIELDS, **self.types},
             "primaryType": self.primary_type,
             "domain": self.domain.as_dict(),
             "message": self.message,
@@ -57,7 +58,14 @@ class TypedMessage:
         return Account.recover_message(encode_typed_data(full_message=self.full()), signature=signature)
 
 
-_DOMAIN_FIELDS: TypeFields = [
+def has_canonical_types(given: object, expected: dict[str, TypeFields]) -> bool:
+    """True when a client's `types` are exactly `expected` (plus, optionally, the standard EIP712Domain)."""
+    if not isinstance(given, Mapping):
+        return False
+    return {k: v for k, v in given.items() if k != "EIP712Domain"} == expected and given.get("EIP712Domain", DOMAIN_FIELDS) == DOMAIN_FIELDS
+
+
+DOMAIN_FIELDS: TypeFields = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
     {"name": "chainId", "type": "uint256"},

@@ -154,6 +154,16 @@ class ApiClient:
     def relay(self, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
         return dict(self._json("POST", "/v1/consents/relay", json={"typed_data": typed_data, "signature": signature}))
 
+    # -- erasure ---------------------------------------------------------------------------
+    def prepare_erasure(self, record_id: str) -> dict[str, Any]:
+        answer = self._json("POST", f"/v1/records/{record_id}/erasure/prepare")
+        if not isinstance(answer, dict) or "typed_data" not in answer:
+            raise WalletError("The API's answer to the erasure request has no typed data.", "Check that --api points at a healthsilk API.")
+        return answer
+
+    def relay_erasure(self, record_id: str, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
+        return dict(self._json("POST", f"/v1/records/{record_id}/erasure", json={"typed_data": typed_data, "signature": signature}))
+
     # -- e-card payments -------------------------------------------------------------------
     def cards(self, patient: str) -> list[dict[str, Any]]:
         return _rows(self._json("GET", f"/v1/patients/{patient}/cards"), "/v1/patients/{patient}/cards")

@@ -299,3 +299,48 @@ def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chai
     if got["deadline"] > now + MAX_DEADLINE_SECONDS:
         raise RefusedToSign(f"the signature would stay valid until {_when(got['deadline'])}, far longer than needed")
     return got
+
+
+# --- erasure: the patient asks for one of their records to be crypto-shredded --------------------------------
+def check_request_erasure(typed: Any, *, patient: str, record_id: str, chain_id: int, record_registry: str, now: int | None = None) -> dict[str, Any]:
+    """Raise :class:`RefusedToSign` unless ``typed`` erases exactly ``record_id`` of this wallet's patient, on this
+    chain's RecordRegistry, with a short deadline; return the normalized message."""
+    from ledger.records import REQUEST_ERASURE_TYPES  # late: only this command needs the record vocabulary
+
+    now = int(time.time()) if now is None else now
+    fields = REQUEST_ERASURE_TYPES["RequestErasure"]
+    if not isinstance(typed, dict) or set(typed) != {"types", "primaryType", "domain", "message"}:
+        raise RefusedToSign("the API returned malformed typed data")
+    if typed["primaryType"] != "RequestErasure":
+        raise RefusedToSign(f"asked for a RequestErasure signature but the API sent a {typed['primaryType']!r} message")
+    types = typed["types"]
+    if not isinstance(types, dict) or set(types) != {"EIP712Domain", "RequestErasure"} or types["RequestErasure"] != fields:
+        raise RefusedToSign("the RequestErasure struct differs from the one the RecordRegistry contract verifies")
+    domain, domain_fields = typed["domain"], types["EIP712Domain"]
+    if not isinstance(domain, dict) or not isinstance(domain_fields, list):
+        raise RefusedToSign("the EIP-712 domain is malformed")
+    declared = {f.get("name"): f.get("type") for f in domain_fields if isinstance(f, dict)}
+    if set(declared) != set(domain) or any(_DOMAIN_FIELD_TYPES.get(str(k)) != v for k, v in declared.items()) or not {"chainId", "verifyingContract"} <= set(domain):
+        raise RefusedToSign("the EIP-712 domain declares unexpected fields")
+    if _uint(domain["chainId"], "domain chainId") != chain_id:
+        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {chain_id}")
+    if _address(domain["verifyingContract"], "domain verifyingContract") != to_checksum_address(record_registry):
+        raise RefusedToSign(f"the signature would be for contract {domain['verifyingContract']}, not this network's RecordRegistry {record_registry}")
+
+    message = typed["message"]
+    if not isinstance(message, dict) or set(message) != {f["name"] for f in fields}:
+        raise RefusedToSign("the RequestErasure message has unexpected fields")
+    got = {
+        "patient": _address(message["patient"], "message patient"), "recordId": _bytes32(message["recordId"], "message recordId"),
+        "nonce": _uint(message["nonce"], "message nonce"), "deadline": _uint(message["deadline"], "message deadline"),
+    }
+    if got["patient"] != to_checksum_address(patient):
+        raise RefusedToSign(f"the message is for patient {got['patient']}, not this wallet ({to_checksum_address(patient)})")
+    wanted = _bytes32(record_id, "the record id you gave")
+    if got["recordId"] != wanted:
+        raise RefusedToSign(f"message recordId is {_show(got['recordId'])} but you asked to erase {_show(wanted)}")
+    if got["deadline"] <= now:
+        raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
+    if got["deadline"] > now + MAX_DEADLINE_SECONDS:
+        raise RefusedToSign(f"the signature would stay valid until {_when(got['deadline'])}, far longer than needed")
+    return got

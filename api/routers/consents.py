@@ -12,6 +12,7 @@ from api import consent_messages as cm
 from api.auth.callers import Caller, patient_or_scopes
 from api.fhir_consent import FhirConsentOut, consent_resource
 from api.problems import conflict, forbidden, invalid, not_found, problem_responses
+from api.relaying import ReceiptRecorder
 from api.routers.deps import services
 from api.services import Services
 from api.types import ADDRESS_PATTERN, Address, HexBytes, path_address
@@ -115,18 +116,6 @@ class ConsentOut(BaseModel):
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-class _ReceiptRecorder:
-    """Stands in for the sender so the relay's receipt (hash, block) is kept; nonces stay with the one sender."""
-
-    def __init__(self, sender: Any) -> None:
-        self._sender = sender
-        self.receipt: Any = None
-
-    def transact(self, function: Any, value: int = 0) -> Any:
-        self.receipt = self._sender.transact(function, value)
-        return self.receipt
-
-
 def _require_acting_patient(caller: Caller, allowed: set[str]) -> None:
     if caller.is_patient and caller.address not in allowed:
         raise forbidden("a patient token may only prepare or relay messages for its own address (as patient or as that patient's delegate)")
@@ -196,7 +185,7 @@ def relay(body: RelayRequest, caller: Caller = Depends(patient_or_scopes("relay"
     if message.message["nonce"] != current:
         svc.metrics.relays.labels(kind, "stale_nonce").inc()
         raise conflict("stale-nonce", "Message already used or out of date", f"the message carries nonce {message.message['nonce']} but {signer}'s next nonce is {current}; prepare and sign it again")
-    recorder = _ReceiptRecorder(svc.sender)
+    recorder = ReceiptRecorder(svc.sender)
     try:
         consent_id = ledger.relay(recorder, message, bytes.fromhex(body.signature[2:]))  # type: ignore[arg-type]
     except Exception:

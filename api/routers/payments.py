@@ -19,17 +19,58 @@ from fastapi import APIRouter, Depends, Path, status
 from api import payment_messages as pm
 from api.auth.callers import Caller, patient_or_scopes, require_scopes
 from api.payment_models import (
-    CardIn, CardOut, ClaimApproveIn, ClaimIn, ClaimOut, ConfirmationIn, ConfirmationOut, ConfirmationPrepareIn, ConfirmationPrepareOut,
-    DisbursementIn, DisbursementOut, EligibilityOut, EmpanelIn, EmpanelOut, EscrowIn, EscrowOut, HistoryEntry, PaymentOut, PreAuthApproveIn,
-    PreAuthIn, PreAuthOut, ProgrammeIn, ProgrammeOut, RejectIn, RenewIn, StatementEntry, StatementOut,
+    CardIn,
+    CardOut,
+    ClaimApproveIn,
+    ClaimIn,
+    ClaimOut,
+    ConfirmationIn,
+    ConfirmationOut,
+    ConfirmationPrepareIn,
+    ConfirmationPrepareOut,
+    DisbursementIn,
+    DisbursementOut,
+    EligibilityOut,
+    EmpanelIn,
+    EmpanelOut,
+    EscrowIn,
+    EscrowOut,
+    HistoryEntry,
+    PaymentOut,
+    PreAuthApproveIn,
+    PreAuthIn,
+    PreAuthOut,
+    ProgrammeIn,
+    ProgrammeOut,
+    RejectIn,
+    RenewIn,
+    StatementEntry,
+    StatementOut,
 )
-from api.problems import ProblemError, conflict, forbidden, invalid, not_found, problem_responses
+from api.problems import (
+    ProblemError,
+    conflict,
+    forbidden,
+    invalid,
+    not_found,
+    problem_responses,
+)
+from api.relaying import ReceiptRecorder
 from api.routers.deps import services
 from api.services import Services
 from api.types import ADDRESS_PATTERN, path_address, record_id_bytes
 from api.upstream_errors import revert_problem
 from ledger.errors import ContractRevert
-from ledger.payments import Card, Claim, ClaimStatus, HealthCardPayments, NewProgramme, Programme, code_text, format_amount
+from ledger.payments import (
+    Card,
+    Claim,
+    ClaimStatus,
+    HealthCardPayments,
+    NewProgramme,
+    Programme,
+    code_text,
+    format_amount,
+)
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 T = TypeVar("T")
@@ -87,18 +128,6 @@ def _ledger_says(svc: Services) -> Iterator[None]:
 def _act(svc: Services, action: Callable[[], T]) -> T:
     with _ledger_says(svc):
         return action()
-
-
-class _ReceiptRecorder:
-    """Stands in for the sender so a relay's receipt (hash, block) is kept; nonces stay with the one sender."""
-
-    def __init__(self, sender: Any) -> None:
-        self._sender = sender
-        self.receipt: Any = None
-
-    def transact(self, function: Any, value: int = 0) -> Any:
-        self.receipt = self._sender.transact(function, value)
-        return self.receipt
 
 
 def _programme(pay: HealthCardPayments, programme_id: int) -> Programme:
@@ -390,7 +419,7 @@ def relay_confirmation(
     if m["nonce"] != current:
         svc.metrics.relays.labels("ConfirmClaim", "stale_nonce").inc()
         raise conflict("stale-nonce", "Message already used or out of date", f"the message carries nonce {m['nonce']} but {signer}'s next nonce is {current}; prepare and sign it again")
-    recorder = _ReceiptRecorder(svc.sender)
+    recorder = ReceiptRecorder(svc.sender)
     try:
         _act(svc, lambda: pay.relay_confirmation(recorder, message, bytes.fromhex(body.signature[2:])))  # type: ignore[arg-type]
     except ProblemError:

@@ -1,4 +1,4 @@
-"""`healthsilk records ...`: list your anchored records and read one, decrypted here with your own key."""
+"""`healthsilk records ...`: list your anchored records, read one (decrypted here with your own key), erase one."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from eth_utils import to_checksum_address
 from rich.syntax import Syntax
 
 from wallet import render
-from wallet.errors import WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, friendly
+from wallet.errors import RefusedToSign, WalletError
+from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession
 from wallet.sharing import open_sealed
+from wallet.typed_data import check_request_erasure, sign_typed_data
 
-app = typer.Typer(help="Your health records: list them, and read one (decrypted on this computer with your own key).", no_args_is_help=True)
+app = typer.Typer(help="Your health records: list them, read one (decrypted on this computer with your own key), erase one.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -100,3 +102,64 @@ def show(
          ("author", render.who(names.get(obj.author) or listing.get("author_name"), obj.author)), ("version", str(obj.version))],
     )
     render.out.print(Syntax(json.dumps(resource, indent=2), "json", word_wrap=True))
+
+
+def _confirm(question: str) -> bool:
+    try:
+        return bool(typer.confirm(question, default=False, err=True))
+    except typer.Abort:  # end of input (e.g. not a terminal)
+        return False
+
+
+@app.command()
+@friendly
+def erase(
+    record_id: Annotated[str, typer.Argument(help="The record id (0x + 64 hex), as shown by 'records list'.", show_default=False)],
+    api: ApiOpt = None,
+    wallet: WalletOpt = None,
+    yes: YesOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Erase one of your records for good (crypto-shredding). This cannot be undone.
+
+    The ledger marks the record erased, the institution unpins its encrypted payload and drops its keys, and nobody can read it again. You see which record you erase before anything is signed; the signature is checked against this network's RecordRegistry, made in this wallet, and relayed by the institution (you pay no fees).
+    """
+    rid = _check_id(record_id)
+    with PatientSession(api, wallet) as session:
+        client = session.client
+        listing = next((r for r in client.records(session.address) if str(r.get("record_id", "")).lower() == rid), None)
+        if listing is None:
+            raise WalletError(f"Record {rid} is not one of your records.", "See your records with: healthsilk records list")
+        if listing.get("erased"):
+            raise WalletError(f"Record {rid} is already erased.", "Nothing to do. See your records with: healthsilk records list")
+        network = client.network()
+        try:
+            chain_id = int(network["chain_id"])
+            registry = to_checksum_address(network["contracts"]["RecordRegistry"])
+        except (KeyError, TypeError, ValueError):
+            raise RefusedToSign("the API's /v1/network answer does not name this network's RecordRegistry contract") from None
+        typed = client.prepare_erasure(rid)["typed_data"]
+        message = check_request_erasure(typed, patient=session.address, record_id=rid, chain_id=chain_id, record_registry=registry)
+        # The words come from the wallet's own record listing and the checked message, not from the API's summary.
+        author = render.who(session.names().get(to_checksum_address(str(listing.get("author")))) or listing.get("author_name"), listing.get("author"))
+        dated = render.when(listing.get("anchored_time"), date_only=True) if listing.get("anchored_time") else f"block {listing.get('anchored_at', '?')}"
+        institution = session.network().institution_name or session.api_url
+        render.info(f"[bold]You are about to erase a record[/] (relayed by {render.escape(institution)}):")
+        for line in (
+            f"your {listing.get('category')} record {rid}",
+            f"written by {author}, anchored {dated}",
+            "the ledger marks it erased; institutions unpin its encrypted payload and drop its keys; nobody can read it again",
+            "THIS CANNOT BE UNDONE.",
+            f"as patient {message['patient']}; nonce {message['nonce']}; signature valid until {render.when(message['deadline'])}",
+        ):
+            render.info(f"  • {render.escape(line)}")
+        if not yes and not _confirm("Erase this record for good?"):
+            raise WalletError("Not erased: you declined.", "Nothing was signed or sent. Pass --yes to erase without the question.")
+        signature = sign_typed_data(session.identity.account, typed)
+        result = client.relay_erasure(rid, typed, signature)
+    if json_output:
+        render.emit_json(result)
+        return
+    render.out.print(f"Record {rid} erased (block {result.get('block_number')}).")
+    if not result.get("purged"):
+        render.info(f"[yellow]Note:[/] the institution has not purged its copy yet: {render.escape(str(result.get('purge_detail') or 'no reason given'))}")

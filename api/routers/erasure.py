@@ -1,0 +1,191 @@
+"""Patient-requested erasure (crypto-shredding): prepare the RequestErasure a patient signs, relay it, purge our copy.
+
+The relayed typed data is never trusted as sent: it must name exactly this network's RecordRegistry domain and
+the canonical RequestErasure struct, and it is rebuilt from those before the signer is recovered. Every check
+(record, patient, signer, deadline, nonce) runs before the transaction is sent, so a bad request costs no gas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from eth_utils import is_address, to_checksum_address
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field
+
+from api.auth.callers import Caller, patient_only
+from api.consent_messages import to_json
+from api.problems import conflict, forbidden, invalid, not_found, problem_responses
+from api.records.errors import RecordError
+from api.relaying import ReceiptRecorder
+from api.routers.consents import TypedData
+from api.routers.deps import services
+from api.services import Services
+from api.types import RECORD_ID_PATTERN, HexBytes, hex32, record_id_bytes
+from ledger.eip712 import Domain, TypedMessage, has_canonical_types
+from ledger.records import REQUEST_ERASURE_TYPES, Anchor, RecordState
+from ledger.vocabulary import Category
+from network.ipfs_client import IpfsError
+
+router = APIRouter(prefix="/v1", tags=["records"])
+PathRecordId = Annotated[str, Path(pattern=RECORD_ID_PATTERN, description="0x + 64 hex digits")]
+PRIMARY = "RequestErasure"
+FIELDS = REQUEST_ERASURE_TYPES[PRIMARY]
+RESPONSES = problem_responses(401, 403, 404, 409, 413, 422, 502, 503)
+
+
+class ErasurePrepareOut(BaseModel):
+    typed_data: TypedData = Field(description="EIP-712 RequestErasure to sign with eth_signTypedData_v4")
+    summary: str = Field(description="what signing means, in plain words")
+
+
+class ErasureIn(BaseModel):
+    typed_data: dict[str, Any] = Field(description="the typed data from .../erasure/prepare, as signed")
+    signature: HexBytes = Field(description="65-byte EIP-712 signature by the record's patient")
+
+
+class ErasureOut(BaseModel):
+    record_id: str
+    transaction_hash: str
+    block_number: int
+    purged: bool = Field(description="this institution unpinned the payload and dropped its key wraps")
+    purge_detail: str | None = Field(default=None, description="why the local purge did not complete (the on-chain marker stands; reads refuse the record)")
+
+
+# --- checks ---------------------------------------------------------------------------------------------
+def _own_record(svc: Services, record_id: str, caller: Caller) -> tuple[bytes, RecordState, Anchor]:
+    """The record, which must be anchored on its own, belong to the caller and not be erased yet."""
+    rid = record_id_bytes(record_id)
+    state = svc.records.state(rid)
+    anchor = svc.records.find_anchor(rid) if state is not None else None
+    if state is None or anchor is None:
+        raise not_found(f"no record {record_id} is anchored on chain")
+    if state.patient != caller.address:
+        raise forbidden("only the record's own patient may request its erasure")
+    if state.erased:
+        raise conflict("record-already-erased", "Record already erased", f"record {record_id} is already erased")
+    return rid, state, anchor
+
+
+def _value(kind: str, name: str, value: Any) -> Any:
+    where = f"typed_data.message.{name}"
+    if kind == "address":
+        if not isinstance(value, str) or not is_address(value):
+            raise invalid(f"{where} must be a 0x address")
+        return to_checksum_address(value)
+    if kind == "bytes32":
+        if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
+            raise invalid(f"{where} must be 0x + 64 hex digits")
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            raise invalid(f"{where} must be 0x + 64 hex digits") from None
+    if isinstance(value, str):
+        try:
+            value = int(value, 16) if value.lower().startswith("0x") else int(value)
+        except ValueError:
+            raise invalid(f"{where} must be an integer") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**256:
+        raise invalid(f"{where} must be an integer that fits uint256")
+    return value
+
+
+def _same_domain(given: Any, expected: Domain) -> bool:
+    if not isinstance(given, Mapping) or set(given) != {"name", "version", "chainId", "verifyingContract"}:
+        return False
+    chain_id, address = given.get("chainId"), given.get("verifyingContract")
+    if isinstance(chain_id, str) and chain_id.isdigit():
+        chain_id = int(chain_id)
+    return (
+        given.get("name") == expected.name and given.get("version") == expected.version and chain_id == expected.chain_id
+        and isinstance(address, str) and is_address(address) and to_checksum_address(address) == expected.verifying_contract
+    )
+
+
+def parse_erasure(typed_data: Mapping[str, Any], domain: Domain) -> TypedMessage:
+    """The client's RequestErasure, checked against the RecordRegistry domain and canonical struct, rebuilt from them."""
+    if typed_data.get("primaryType") != PRIMARY:
+        raise invalid(f"typed_data.primaryType must be {PRIMARY}, got {typed_data.get('primaryType')!r}")
+    types = typed_data.get("types")
+    if not has_canonical_types(types, REQUEST_ERASURE_TYPES):
+        raise invalid("typed_data.types must be exactly the RecordRegistry's RequestErasure type (use the typed data from .../erasure/prepare)")
+    if not _same_domain(typed_data.get("domain"), domain):
+        raise invalid(f"typed_data.domain is not this network's RecordRegistry domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")
+    message = typed_data.get("message")
+    if not isinstance(message, Mapping) or set(message) != {f["name"] for f in FIELDS}:
+        raise invalid(f"typed_data.message must have exactly the fields {', '.join(f['name'] for f in FIELDS)}")
+    parsed = {f["name"]: _value(f["type"], f["name"], message[f["name"]]) for f in FIELDS}
+    return TypedMessage(domain, PRIMARY, REQUEST_ERASURE_TYPES, parsed)
+
+
+def _summary(svc: Services, message: TypedMessage, anchor: Anchor) -> str:
+    m = message.message
+    author = svc.member_name(anchor.author)
+    by = f"{author} ({anchor.author})" if author else anchor.author
+    until = datetime.fromtimestamp(m["deadline"], UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"You ({m['patient']}) ask that your {Category(anchor.category).name} record {hex32(anchor.record_id)}, written by {by} "
+        f"(anchored in block {anchor.block_number}), be erased: the ledger marks it erased, institutions unpin its encrypted payload "
+        f"and drop their keys, and nobody can read it again. This cannot be undone. "
+        f"This signature can be used once (nonce {m['nonce']}) until {until}."
+    )
+
+
+def _recover(message: TypedMessage, signature: str) -> str:
+    try:
+        return str(message.recover(bytes.fromhex(signature[2:])))
+    except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
+        raise invalid("the signature is malformed (expected 65 bytes r || s || v)") from None
+
+
+# --- routes ---------------------------------------------------------------------------------------------
+@router.post(
+    "/records/{record_id}/erasure/prepare", response_model=ErasurePrepareOut,
+    summary="Build the RequestErasure message the record's patient signs (the record's patient only)", responses=RESPONSES,
+)
+def prepare_erasure(record_id: PathRecordId, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> ErasurePrepareOut:
+    rid, _, anchor = _own_record(svc, record_id, caller)
+    assert caller.address is not None
+    message = svc.records.erasure_message(caller.address, rid, svc.chain_time() + svc.settings.consent_deadline_seconds)
+    return ErasurePrepareOut(typed_data=TypedData.model_validate(to_json(message.full())), summary=_summary(svc, message, anchor))
+
+
+@router.post(
+    "/records/{record_id}/erasure", response_model=ErasureOut,
+    summary="Relay the patient's signed RequestErasure, then shred this institution's copy (the record's patient only)", responses=RESPONSES,
+)
+def relay_erasure(record_id: PathRecordId, body: ErasureIn, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> ErasureOut:
+    rid, state, _ = _own_record(svc, record_id, caller)
+    message = parse_erasure(body.typed_data, svc.records.domain)
+    m = message.message
+    if m["recordId"] != rid or m["patient"] != state.patient:
+        raise invalid(f"the signed message is not the erasure of record {record_id} by its patient {state.patient}; nothing was sent")
+    signer = _recover(message, body.signature)
+    if signer != state.patient:
+        svc.metrics.relays.labels(PRIMARY, "bad_signature").inc()
+        raise invalid(f"the signature recovers to {signer}, not the record's patient {state.patient}; nothing was sent")
+    if m["deadline"] < svc.chain_time():
+        svc.metrics.relays.labels(PRIMARY, "expired").inc()
+        raise invalid("the signed message's deadline has passed; prepare and sign it again")
+    current = svc.records.nonce(signer)
+    if m["nonce"] != current:
+        svc.metrics.relays.labels(PRIMARY, "stale_nonce").inc()
+        raise conflict("stale-nonce", "Message already used or out of date", f"the message carries nonce {m['nonce']} but {signer}'s next nonce is {current}; prepare and sign it again")
+    recorder = ReceiptRecorder(svc.sender)
+    try:
+        svc.records.relay_erasure(recorder, message, bytes.fromhex(body.signature[2:]))  # type: ignore[arg-type]
+    except Exception:
+        svc.metrics.relays.labels(PRIMARY, "refused").inc()
+        raise
+    svc.metrics.relays.labels(PRIMARY, "relayed").inc()
+    receipt = recorder.receipt
+    out = ErasureOut(record_id=hex32(rid), transaction_hash=receipt["transactionHash"].to_0x_hex(), block_number=receipt["blockNumber"], purged=False)
+    # The marker is on chain now: a failing purge is reported, not turned into a failed erasure (reads refuse it already).
+    try:
+        svc.record_service.purge(rid)
+        out.purged = True
+    except (IpfsError, RecordError) as exc:
+        out.purge_detail = f"the local copy was not purged yet ({exc}); reads already refuse the record"
+    return out
