@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from api.problems import invalid
+from api.typed_messages import parse_typed
 from ledger.consent import (
     GRANT_CONSENT_TYPES,
     REGISTER_PATIENT_TYPES,
@@ -21,7 +22,7 @@ from ledger.consent import (
     SET_DELEGATE_TYPES,
     ConsentLedger,
 )
-from ledger.eip712 import Domain, TypedMessage, has_canonical_types
+from ledger.eip712 import Domain, TypedMessage
 from ledger.vocabulary import category_names, purpose_names
 
 CANONICAL_TYPES: dict[str, dict[str, list[dict[str, str]]]] = {
@@ -34,82 +35,12 @@ DELEGATE_MAY_SIGN = frozenset({"GrantConsent", "RevokeConsent"})
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
-def to_json(value: Any) -> Any:
-    """Typed data as JSON: bytes become 0x-hex (what wallets and eth-account read back)."""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, Mapping):
-        return {key: to_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(item) for item in value]
-    return value
-
-
-def _field_value(kind: str, name: str, value: Any) -> Any:
-    where = f"typed_data.message.{name}"
-    if kind == "address":
-        if not isinstance(value, str) or not is_address(value):
-            raise invalid(f"{where} must be a 0x address")
-        return to_checksum_address(value)
-    if kind.startswith("uint"):
-        bits = int(kind[4:])
-        if isinstance(value, bool):
-            raise invalid(f"{where} must be an integer")
-        if isinstance(value, str):
-            try:
-                value = int(value, 16) if value.lower().startswith("0x") else int(value)
-            except ValueError:
-                raise invalid(f"{where} must be an integer") from None
-        if not isinstance(value, int) or not 0 <= value < 2**bits:
-            raise invalid(f"{where} must be an integer that fits {kind}")
-        return value
-    if kind == "bytes":
-        if not isinstance(value, str) or not value.startswith("0x"):
-            raise invalid(f"{where} must be 0x-hex bytes")
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            raise invalid(f"{where} must be 0x-hex bytes") from None
-    raise invalid(f"{where} has unsupported type {kind}")  # pragma: no cover - canonical types only use the above
-
-
-def _same_domain(given: Any, expected: Domain) -> bool:
-    if not isinstance(given, Mapping) or set(given) != {"name", "version", "chainId", "verifyingContract"}:
-        return False
-    address = given.get("verifyingContract")
-    chain_id = given.get("chainId")
-    if isinstance(chain_id, str) and chain_id.isdigit():
-        chain_id = int(chain_id)
-    return (
-        given.get("name") == expected.name and given.get("version") == expected.version and chain_id == expected.chain_id and isinstance(address, str)
-        and is_address(address) and to_checksum_address(address) == expected.verifying_contract
-    )
-
-
 def parse_relayed(typed_data: Mapping[str, Any], domain: Domain) -> TypedMessage:
     """The client's typed data, checked against the ledger's domain and canonical types and rebuilt from them."""
     primary = typed_data.get("primaryType")
     if primary not in CANONICAL_TYPES:
         raise invalid(f"typed_data.primaryType must be one of {', '.join(CANONICAL_TYPES)}, got {primary!r}")
-    types = CANONICAL_TYPES[primary]
-    given_types = typed_data.get("types")
-    if not has_canonical_types(given_types, types):
-        raise invalid(f"typed_data.types must be exactly the ConsentLedger's {primary} type (use the typed data from /v1/consents/prepare)")
-    if not _same_domain(typed_data.get("domain"), domain):
-        raise invalid(f"typed_data.domain is not this network's ConsentLedger domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")
-    message = typed_data.get("message")
-    fields = types[primary]
-    if not isinstance(message, Mapping) or set(message) != {f["name"] for f in fields}:
-        raise invalid(f"typed_data.message must have exactly the fields {', '.join(f['name'] for f in fields)}")
-    parsed = {f["name"]: _field_value(f["type"], f["name"], message[f["name"]]) for f in fields}
-    return TypedMessage(domain, primary, types, parsed)
-
-
-def recover_signer(message: TypedMessage, signature: bytes) -> str:
-    try:
-        return message.recover(signature)
-    except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
-        raise invalid("the signature is malformed (expected 65 bytes r || s || v)") from None
+    return parse_typed(typed_data, domain, primary, CANONICAL_TYPES[primary], "ConsentLedger", "/v1/consents/prepare")
 
 
 def allowed_signers(ledger: ConsentLedger, message: TypedMessage) -> set[str]:

@@ -11,10 +11,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
-
-from api.problems import invalid
-from ledger.eip712 import Domain, TypedMessage, has_canonical_types
+from api.typed_messages import parse_typed
+from ledger.eip712 import Domain, TypedMessage
 from ledger.payments import (
     CONFIRM_CLAIM_TYPES,
     PaymentEvent,
@@ -27,68 +25,9 @@ NameOf = Callable[[str], str | None]
 
 
 # --- ConfirmClaim ---------------------------------------------------------------------------------------
-def _value(kind: str, name: str, value: Any) -> Any:
-    where = f"typed_data.message.{name}"
-    if kind == "address":
-        if not isinstance(value, str) or not is_address(value):
-            raise invalid(f"{where} must be a 0x address")
-        return to_checksum_address(value)
-    if kind == "bytes32":
-        if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
-            raise invalid(f"{where} must be 0x + 64 hex digits")
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            raise invalid(f"{where} must be 0x + 64 hex digits") from None
-    bits = int(kind[4:])
-    if isinstance(value, str):
-        try:
-            value = int(value, 16) if value.lower().startswith("0x") else int(value)
-        except ValueError:
-            raise invalid(f"{where} must be an integer") from None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
-        raise invalid(f"{where} must be an integer that fits {kind}")
-    return value
-
-
-def _same_domain(given: Any, expected: Domain) -> bool:
-    if not isinstance(given, Mapping) or set(given) != {"name", "version", "chainId", "verifyingContract"}:
-        return False
-    chain_id, address = given.get("chainId"), given.get("verifyingContract")
-    if isinstance(chain_id, str) and chain_id.isdigit():
-        chain_id = int(chain_id)
-    return (
-        given.get("name") == expected.name and given.get("version") == expected.version and chain_id == expected.chain_id
-        and isinstance(address, str) and is_address(address) and to_checksum_address(address) == expected.verifying_contract
-    )
-
-
 def parse_confirmation(typed_data: Mapping[str, Any], domain: Domain) -> TypedMessage:
     """The client's ConfirmClaim, checked against the payments domain and the canonical struct, rebuilt from them."""
-    if typed_data.get("primaryType") != "ConfirmClaim":
-        raise invalid(f"typed_data.primaryType must be ConfirmClaim, got {typed_data.get('primaryType')!r}")
-    types = typed_data.get("types")
-    if not has_canonical_types(types, CONFIRM_CLAIM_TYPES):
-        raise invalid("typed_data.types must be exactly HealthCardPayments' ConfirmClaim type (use the typed data from .../confirmation/prepare)")
-    if not _same_domain(typed_data.get("domain"), domain):
-        raise invalid(f"typed_data.domain is not this network's HealthCardPayments domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")
-    fields = CONFIRM_CLAIM_TYPES["ConfirmClaim"]
-    message = typed_data.get("message")
-    if not isinstance(message, Mapping) or set(message) != {f["name"] for f in fields}:
-        raise invalid(f"typed_data.message must have exactly the fields {', '.join(f['name'] for f in fields)}")
-    parsed = {f["name"]: _value(f["type"], f["name"], message[f["name"]]) for f in fields}
-    return TypedMessage(domain, "ConfirmClaim", CONFIRM_CLAIM_TYPES, parsed)
-
-
-def to_json(value: Any) -> Any:
-    """Typed data and event arguments as JSON: bytes become 0x-hex."""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, Mapping):
-        return {key: to_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(item) for item in value]
-    return value
+    return parse_typed(typed_data, domain, "ConfirmClaim", CONFIRM_CLAIM_TYPES, "HealthCardPayments", ".../confirmation/prepare")
 
 
 # --- plain words ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 
 from api.types import Address, HexBytes, RecordIdHex
-from ledger.payments import MAX_NAME_BYTES, MAX_PRE_AUTH_VALIDITY, UINT40_MAX, UINT64_MAX, UINT128_MAX, code32
+from ledger.payments import MAX_PRE_AUTH_VALIDITY, ProgrammeName, UINT40_MAX, UINT64_MAX, UINT128_MAX, code32
 
 Amount = Annotated[int, Field(ge=1, le=UINT64_MAX, description="minor units of the programme's currency (> 0)")]
 Limit = Annotated[int, Field(ge=0, le=UINT64_MAX, description="minor units; 0 = the programme's default")]
@@ -25,18 +25,11 @@ Code = Annotated[str, Field(description="1..32 printable ASCII characters withou
 
 # --- requests -------------------------------------------------------------------------------------------
 class ProgrammeIn(BaseModel):
-    name: str = Field(min_length=1, description=f"at most {MAX_NAME_BYTES} bytes (UTF-8)")
+    name: ProgrammeName
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code, e.g. KZT")
     default_annual_limit: int = Field(ge=0, le=UINT64_MAX)
     auto_approval_threshold: int = Field(default=0, ge=0, le=UINT64_MAX, description="pre-authorisation requests strictly below are approved at once; 0 = never")
     pre_auth_validity_seconds: int = Field(default=7 * 86400, ge=1, le=MAX_PRE_AUTH_VALIDITY, description="how long an automatic approval stays valid")
-
-    @field_validator("name")
-    @classmethod
-    def _name_fits(cls, name: str) -> str:
-        if len(name.encode()) > MAX_NAME_BYTES:
-            raise ValueError(f"the programme name is at most {MAX_NAME_BYTES} bytes (UTF-8)")
-        return name
 
 
 class EmpanelIn(BaseModel):

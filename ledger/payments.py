@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
@@ -162,21 +162,24 @@ def _topic(value: int) -> str:
 # ---------------------------------------------------------------------------------------------- models
 
 
+def _programme_name_fits(name: str) -> str:
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"the programme name is at most {MAX_NAME_BYTES} bytes (UTF-8)")
+    return name
+
+
+# The contract counts a name's UTF-8 bytes, not its characters.
+ProgrammeName = Annotated[str, Field(min_length=1, description=f"at most {MAX_NAME_BYTES} bytes (UTF-8)"), AfterValidator(_programme_name_fits)]
+
+
 class NewProgramme(BaseModel):
     """What a payer sets up: a named programme in one currency, its card default and auto-approval rule."""
 
-    name: str = Field(min_length=1)
+    name: ProgrammeName
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code")
     default_annual_limit: int = Field(ge=0, le=UINT64_MAX)
     auto_approval_threshold: int = Field(default=0, ge=0, le=UINT64_MAX, description="requests strictly below are approved at once; 0 = never")
     pre_auth_validity: int = Field(default=7 * 86400, ge=1, le=MAX_PRE_AUTH_VALIDITY, description="seconds an auto-approval stays valid")
-
-    @field_validator("name")
-    @classmethod
-    def _name_fits(cls, name: str) -> str:
-        if len(name.encode()) > MAX_NAME_BYTES:
-            raise ValueError(f"the programme name is at most {MAX_NAME_BYTES} bytes (UTF-8)")
-        return name
 
 
 class Programme(BaseModel):

@@ -105,28 +105,44 @@ def _normalize(field_type: str, value: Any, what: str) -> Any:
         return _uint(value, what)
     if field_type == "bytes":
         return _hex_bytes(value, what)
+    if field_type == "bytes32":
+        return _bytes32(value, what)
     raise RefusedToSign(f"{what} has an unexpected type {field_type}")
 
 
 def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, now: int | None = None) -> dict[str, Any]:
     """Raise :class:`RefusedToSign` unless ``typed`` is exactly the request; return the normalized message."""
-    now = int(time.time()) if now is None else now
+    primary = expected.primary_type
+    normalized = _checked_message(typed, primary, PRIMARY_TYPES.get(primary, []), network.chain_id, network.consent_ledger, "ConsentLedger")
+    _check_patient(normalized, expected.patient)
+    fields = {f["name"]: f["type"] for f in PRIMARY_TYPES[primary]}
+    for name, wanted in expected.terms.items():
+        got = normalized[name]
+        want = _normalize(fields[name], wanted, f"requested {name}")
+        if got != want:
+            raise RefusedToSign(f"message {name} is {_show(got)} but you asked for {_show(want)}")
+    _check_deadline(normalized["deadline"], now)
+    return normalized
+
+
+def _checked_message(typed: Any, primary: str, struct: list[dict[str, str]], chain_id: int, contract: str, contract_name: str) -> dict[str, Any]:
+    """The checks every signature request gets: exactly one expected struct, a domain binding this chain and the
+    contract that verifies it, and a message with exactly the struct's fields; returns the normalized message."""
     if not isinstance(typed, dict):
         raise RefusedToSign("the API returned no typed data")
     if set(typed) != {"types", "primaryType", "domain", "message"}:
         raise RefusedToSign(f"the typed data has unexpected parts {sorted(set(typed) ^ {'types', 'primaryType', 'domain', 'message'})}")
-    primary = typed["primaryType"]
-    if primary != expected.primary_type:
-        raise RefusedToSign(f"asked for a {expected.primary_type} signature but the API sent a {primary!r} message")
+    if typed["primaryType"] != primary:
+        raise RefusedToSign(f"asked for a {primary} signature but the API sent a {typed['primaryType']!r} message")
 
     # Types: exactly the domain struct and the one struct the contract defines for this action.
     types = typed["types"]
     if not isinstance(types, dict) or set(types) != {"EIP712Domain", primary}:
         raise RefusedToSign(f"the typed data defines unexpected structs {sorted(types) if isinstance(types, dict) else types!r}")
-    if types[primary] != PRIMARY_TYPES[primary]:
-        raise RefusedToSign(f"the {primary} struct differs from the one the ConsentLedger contract verifies")
+    if types[primary] != struct:
+        raise RefusedToSign(f"the {primary} struct differs from the one the {contract_name} contract verifies")
 
-    # Domain: binds the signature to this chain and this ConsentLedger contract.
+    # Domain: binds the signature to this chain and this contract.
     domain = typed["domain"]
     domain_fields = types["EIP712Domain"]
     if not isinstance(domain, dict) or not isinstance(domain_fields, list):
@@ -136,32 +152,30 @@ def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, no
         raise RefusedToSign("the EIP-712 domain declares unexpected fields")
     if "chainId" not in domain or "verifyingContract" not in domain:
         raise RefusedToSign("the EIP-712 domain does not name a chain and a contract")
-    if _uint(domain["chainId"], "domain chainId") != network.chain_id:
-        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {network.chain_id}")
-    if _address(domain["verifyingContract"], "domain verifyingContract") != network.consent_ledger:
-        raise RefusedToSign(
-            f"the signature would be for contract {domain['verifyingContract']}, not this network's ConsentLedger {network.consent_ledger}"
-        )
+    if _uint(domain["chainId"], "domain chainId") != chain_id:
+        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {chain_id}")
+    if _address(domain["verifyingContract"], "domain verifyingContract") != to_checksum_address(contract):
+        raise RefusedToSign(f"the signature would be for contract {domain['verifyingContract']}, not this network's {contract_name} {contract}")
 
-    # Message: every field present, typed as declared, and equal to the request.
+    # Message: every field present and typed as declared.
     message = typed["message"]
-    fields = {f["name"]: f["type"] for f in PRIMARY_TYPES[primary]}
+    fields = {f["name"]: f["type"] for f in struct}
     if not isinstance(message, dict) or set(message) != set(fields):
         raise RefusedToSign(f"the {primary} message has unexpected fields")
-    normalized = {name: _normalize(kind, message[name], f"message {name}") for name, kind in fields.items()}
-    if normalized["patient"] != to_checksum_address(expected.patient):
-        raise RefusedToSign(f"the message is for patient {normalized['patient']}, not this wallet ({to_checksum_address(expected.patient)})")
-    for name, wanted in expected.terms.items():
-        got = normalized[name]
-        want = _normalize(fields[name], wanted, f"requested {name}")
-        if got != want:
-            raise RefusedToSign(f"message {name} is {_show(got)} but you asked for {_show(want)}")
-    deadline = normalized["deadline"]
+    return {name: _normalize(kind, message[name], f"message {name}") for name, kind in fields.items()}
+
+
+def _check_patient(message: dict[str, Any], patient: str) -> None:
+    if message["patient"] != to_checksum_address(patient):
+        raise RefusedToSign(f"the message is for patient {message['patient']}, not this wallet ({to_checksum_address(patient)})")
+
+
+def _check_deadline(deadline: int, now: int | None) -> None:
+    now = int(time.time()) if now is None else now
     if deadline <= now:
         raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
     if deadline > now + MAX_DEADLINE_SECONDS:
         raise RefusedToSign(f"the signature would stay valid until {_when(deadline)}, far longer than needed")
-    return normalized
 
 
 def _show(value: Any) -> str:
@@ -250,37 +264,8 @@ def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chai
     wallet, on this chain's HealthCardPayments contract, with a short deadline; return the normalized message."""
     from ledger.payments import CONFIRM_CLAIM_TYPES, code32  # late: only this command needs the payments vocabulary
 
-    now = int(time.time()) if now is None else now
-    fields = CONFIRM_CLAIM_TYPES["ConfirmClaim"]
-    if not isinstance(typed, dict) or set(typed) != {"types", "primaryType", "domain", "message"}:
-        raise RefusedToSign("the API returned malformed typed data")
-    if typed["primaryType"] != "ConfirmClaim":
-        raise RefusedToSign(f"asked for a ConfirmClaim signature but the API sent a {typed['primaryType']!r} message")
-    types = typed["types"]
-    if not isinstance(types, dict) or set(types) != {"EIP712Domain", "ConfirmClaim"} or types["ConfirmClaim"] != fields:
-        raise RefusedToSign("the ConfirmClaim struct differs from the one the HealthCardPayments contract verifies")
-    domain, domain_fields = typed["domain"], types["EIP712Domain"]
-    if not isinstance(domain, dict) or not isinstance(domain_fields, list):
-        raise RefusedToSign("the EIP-712 domain is malformed")
-    declared = {f.get("name"): f.get("type") for f in domain_fields if isinstance(f, dict)}
-    if set(declared) != set(domain) or any(_DOMAIN_FIELD_TYPES.get(str(k)) != v for k, v in declared.items()) or not {"chainId", "verifyingContract"} <= set(domain):
-        raise RefusedToSign("the EIP-712 domain declares unexpected fields")
-    if _uint(domain["chainId"], "domain chainId") != chain_id:
-        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {chain_id}")
-    if _address(domain["verifyingContract"], "domain verifyingContract") != to_checksum_address(payments_contract):
-        raise RefusedToSign(f"the signature would be for contract {domain['verifyingContract']}, not this network's HealthCardPayments {payments_contract}")
-
-    message = typed["message"]
-    if not isinstance(message, dict) or set(message) != {f["name"] for f in fields}:
-        raise RefusedToSign("the ConfirmClaim message has unexpected fields")
-    got = {
-        "claimId": _uint(message["claimId"], "message claimId"), "patient": _address(message["patient"], "message patient"),
-        "provider": _address(message["provider"], "message provider"), "recordId": _bytes32(message["recordId"], "message recordId"),
-        "packageCode": _bytes32(message["packageCode"], "message packageCode"), "amount": _uint(message["amount"], "message amount"),
-        "nonce": _uint(message["nonce"], "message nonce"), "deadline": _uint(message["deadline"], "message deadline"),
-    }
-    if got["patient"] != to_checksum_address(patient):
-        raise RefusedToSign(f"the message is for patient {got['patient']}, not this wallet ({to_checksum_address(patient)})")
+    got = _checked_message(typed, "ConfirmClaim", CONFIRM_CLAIM_TYPES["ConfirmClaim"], chain_id, payments_contract, "HealthCardPayments")
+    _check_patient(got, patient)
     try:
         wanted = {
             "claimId": _uint(claim.get("claim_id"), "the claim's id"), "provider": _address(claim.get("provider"), "the claim's provider"),
@@ -294,10 +279,7 @@ def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chai
             shown = _show(got[name]) if name != "packageCode" else got[name].rstrip(b"\x00").decode("ascii", "replace")
             expected = _show(want) if name != "packageCode" else str(claim.get("package_code"))
             raise RefusedToSign(f"message {name} is {shown} but the claim you are confirming has {expected}")
-    if got["deadline"] <= now:
-        raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
-    if got["deadline"] > now + MAX_DEADLINE_SECONDS:
-        raise RefusedToSign(f"the signature would stay valid until {_when(got['deadline'])}, far longer than needed")
+    _check_deadline(got["deadline"], now)
     return got
 
 
@@ -307,40 +289,10 @@ def check_request_erasure(typed: Any, *, patient: str, record_id: str, chain_id:
     chain's RecordRegistry, with a short deadline; return the normalized message."""
     from ledger.records import REQUEST_ERASURE_TYPES  # late: only this command needs the record vocabulary
 
-    now = int(time.time()) if now is None else now
-    fields = REQUEST_ERASURE_TYPES["RequestErasure"]
-    if not isinstance(typed, dict) or set(typed) != {"types", "primaryType", "domain", "message"}:
-        raise RefusedToSign("the API returned malformed typed data")
-    if typed["primaryType"] != "RequestErasure":
-        raise RefusedToSign(f"asked for a RequestErasure signature but the API sent a {typed['primaryType']!r} message")
-    types = typed["types"]
-    if not isinstance(types, dict) or set(types) != {"EIP712Domain", "RequestErasure"} or types["RequestErasure"] != fields:
-        raise RefusedToSign("the RequestErasure struct differs from the one the RecordRegistry contract verifies")
-    domain, domain_fields = typed["domain"], types["EIP712Domain"]
-    if not isinstance(domain, dict) or not isinstance(domain_fields, list):
-        raise RefusedToSign("the EIP-712 domain is malformed")
-    declared = {f.get("name"): f.get("type") for f in domain_fields if isinstance(f, dict)}
-    if set(declared) != set(domain) or any(_DOMAIN_FIELD_TYPES.get(str(k)) != v for k, v in declared.items()) or not {"chainId", "verifyingContract"} <= set(domain):
-        raise RefusedToSign("the EIP-712 domain declares unexpected fields")
-    if _uint(domain["chainId"], "domain chainId") != chain_id:
-        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {chain_id}")
-    if _address(domain["verifyingContract"], "domain verifyingContract") != to_checksum_address(record_registry):
-        raise RefusedToSign(f"the signature would be for contract {domain['verifyingContract']}, not this network's RecordRegistry {record_registry}")
-
-    message = typed["message"]
-    if not isinstance(message, dict) or set(message) != {f["name"] for f in fields}:
-        raise RefusedToSign("the RequestErasure message has unexpected fields")
-    got = {
-        "patient": _address(message["patient"], "message patient"), "recordId": _bytes32(message["recordId"], "message recordId"),
-        "nonce": _uint(message["nonce"], "message nonce"), "deadline": _uint(message["deadline"], "message deadline"),
-    }
-    if got["patient"] != to_checksum_address(patient):
-        raise RefusedToSign(f"the message is for patient {got['patient']}, not this wallet ({to_checksum_address(patient)})")
+    got = _checked_message(typed, "RequestErasure", REQUEST_ERASURE_TYPES["RequestErasure"], chain_id, record_registry, "RecordRegistry")
+    _check_patient(got, patient)
     wanted = _bytes32(record_id, "the record id you gave")
     if got["recordId"] != wanted:
         raise RefusedToSign(f"message recordId is {_show(got['recordId'])} but you asked to erase {_show(wanted)}")
-    if got["deadline"] <= now:
-        raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
-    if got["deadline"] > now + MAX_DEADLINE_SECONDS:
-        raise RefusedToSign(f"the signature would stay valid until {_when(got['deadline'])}, far longer than needed")
+    _check_deadline(got["deadline"], now)
     return got

@@ -15,6 +15,7 @@ from api.problems import conflict, forbidden, invalid, not_found, problem_respon
 from api.relaying import ReceiptRecorder
 from api.routers.deps import services
 from api.services import Services
+from api.typed_messages import recover_signer, to_json
 from api.types import ADDRESS_PATTERN, Address, HexBytes, path_address
 from crypto import HpkePublicKey, KeyFormatError
 from ledger.consent import UINT40_MAX, ConsentTerms
@@ -161,7 +162,7 @@ def prepare(body: PrepareRequest, caller: Caller = Depends(patient_or_scopes("re
     acting = {body.patient} | ({body.signer} if isinstance(body, (PrepareGrant, PrepareRevoke)) and body.signer else set())
     _require_acting_patient(caller, acting)
     message, signer = _build(svc, body, svc.chain_time() + svc.settings.consent_deadline_seconds)
-    return PrepareOut(typed_data=TypedData.model_validate(cm.to_json(message.full())), summary=cm.summary(message, svc.member_name, signer))
+    return PrepareOut(typed_data=TypedData.model_validate(to_json(message.full())), summary=cm.summary(message, svc.member_name, signer))
 
 
 @router.post(
@@ -173,7 +174,7 @@ def relay(body: RelayRequest, caller: Caller = Depends(patient_or_scopes("relay"
     message = cm.parse_relayed(body.typed_data, ledger.domain)
     allowed = cm.allowed_signers(ledger, message)
     _require_acting_patient(caller, allowed)
-    signer = cm.recover_signer(message, bytes.fromhex(body.signature[2:]))
+    signer = recover_signer(message, body.signature)
     kind = message.primary_type
     if signer not in allowed:
         svc.metrics.relays.labels(kind, "bad_signature").inc()

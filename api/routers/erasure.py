@@ -11,20 +11,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from eth_utils import is_address, to_checksum_address
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.auth.callers import Caller, patient_only
-from api.consent_messages import to_json
 from api.problems import conflict, forbidden, invalid, not_found, problem_responses
 from api.records.errors import RecordError
 from api.relaying import ReceiptRecorder
 from api.routers.consents import TypedData
 from api.routers.deps import services
 from api.services import Services
+from api.typed_messages import parse_typed, recover_signer, to_json
 from api.types import RECORD_ID_PATTERN, HexBytes, hex32, record_id_bytes
-from ledger.eip712 import Domain, TypedMessage, has_canonical_types
+from ledger.eip712 import Domain, TypedMessage
 from ledger.records import REQUEST_ERASURE_TYPES, Anchor, RecordState
 from ledger.vocabulary import Category
 from network.ipfs_client import IpfsError
@@ -69,55 +68,9 @@ def _own_record(svc: Services, record_id: str, caller: Caller) -> tuple[bytes, R
     return rid, state, anchor
 
 
-def _value(kind: str, name: str, value: Any) -> Any:
-    where = f"typed_data.message.{name}"
-    if kind == "address":
-        if not isinstance(value, str) or not is_address(value):
-            raise invalid(f"{where} must be a 0x address")
-        return to_checksum_address(value)
-    if kind == "bytes32":
-        if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
-            raise invalid(f"{where} must be 0x + 64 hex digits")
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            raise invalid(f"{where} must be 0x + 64 hex digits") from None
-    if isinstance(value, str):
-        try:
-            value = int(value, 16) if value.lower().startswith("0x") else int(value)
-        except ValueError:
-            raise invalid(f"{where} must be an integer") from None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**256:
-        raise invalid(f"{where} must be an integer that fits uint256")
-    return value
-
-
-def _same_domain(given: Any, expected: Domain) -> bool:
-    if not isinstance(given, Mapping) or set(given) != {"name", "version", "chainId", "verifyingContract"}:
-        return False
-    chain_id, address = given.get("chainId"), given.get("verifyingContract")
-    if isinstance(chain_id, str) and chain_id.isdigit():
-        chain_id = int(chain_id)
-    return (
-        given.get("name") == expected.name and given.get("version") == expected.version and chain_id == expected.chain_id
-        and isinstance(address, str) and is_address(address) and to_checksum_address(address) == expected.verifying_contract
-    )
-
-
 def parse_erasure(typed_data: Mapping[str, Any], domain: Domain) -> TypedMessage:
     """The client's RequestErasure, checked against the RecordRegistry domain and canonical struct, rebuilt from them."""
-    if typed_data.get("primaryType") != PRIMARY:
-        raise invalid(f"typed_data.primaryType must be {PRIMARY}, got {typed_data.get('primaryType')!r}")
-    types = typed_data.get("types")
-    if not has_canonical_types(types, REQUEST_ERASURE_TYPES):
-        raise invalid("typed_data.types must be exactly the RecordRegistry's RequestErasure type (use the typed data from .../erasure/prepare)")
-    if not _same_domain(typed_data.get("domain"), domain):
-        raise invalid(f"typed_data.domain is not this network's RecordRegistry domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")
-    message = typed_data.get("message")
-    if not isinstance(message, Mapping) or set(message) != {f["name"] for f in FIELDS}:
-        raise invalid(f"typed_data.message must have exactly the fields {', '.join(f['name'] for f in FIELDS)}")
-    parsed = {f["name"]: _value(f["type"], f["name"], message[f["name"]]) for f in FIELDS}
-    return TypedMessage(domain, PRIMARY, REQUEST_ERASURE_TYPES, parsed)
+    return parse_typed(typed_data, domain, PRIMARY, REQUEST_ERASURE_TYPES, "RecordRegistry", ".../erasure/prepare")
 
 
 def _summary(svc: Services, message: TypedMessage, anchor: Anchor) -> str:
@@ -131,13 +84,6 @@ def _summary(svc: Services, message: TypedMessage, anchor: Anchor) -> str:
         f"and drop their keys, and nobody can read it again. This cannot be undone. "
         f"This signature can be used once (nonce {m['nonce']}) until {until}."
     )
-
-
-def _recover(message: TypedMessage, signature: str) -> str:
-    try:
-        return str(message.recover(bytes.fromhex(signature[2:])))
-    except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
-        raise invalid("the signature is malformed (expected 65 bytes r || s || v)") from None
 
 
 # --- routes ---------------------------------------------------------------------------------------------
@@ -162,7 +108,7 @@ def relay_erasure(record_id: PathRecordId, body: ErasureIn, caller: Caller = Dep
     m = message.message
     if m["recordId"] != rid or m["patient"] != state.patient:
         raise invalid(f"the signed message is not the erasure of record {record_id} by its patient {state.patient}; nothing was sent")
-    signer = _recover(message, body.signature)
+    signer = recover_signer(message, body.signature)
     if signer != state.patient:
         svc.metrics.relays.labels(PRIMARY, "bad_signature").inc()
         raise invalid(f"the signature recovers to {signer}, not the record's patient {state.patient}; nothing was sent")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Path, status
@@ -58,6 +58,7 @@ from api.problems import (
 from api.relaying import ReceiptRecorder
 from api.routers.deps import services
 from api.services import Services
+from api.typed_messages import recover_signer, to_json
 from api.types import ADDRESS_PATTERN, path_address, record_id_bytes
 from api.upstream_errors import revert_problem
 from ledger.errors import ContractRevert
@@ -234,7 +235,7 @@ def statement(programme_id: ProgrammeId, _: Caller = Depends(require_scopes("rea
     entries = [
         StatementEntry(
             event=e.name, words=pm.event_words(e, found.currency, svc.member_name), block_number=e.block_number, time=svc.block_timestamp(e.block_number),
-            transaction_hash=e.transaction_hash, args=pm.to_json(e.args),
+            transaction_hash=e.transaction_hash, args=to_json(e.args),
         )
         for e in found.events
     ]
@@ -386,7 +387,7 @@ def prepare_confirmation(
     _open_claim(claim)
     out = _claim_out(svc, pay, claim)
     message = pay.confirmation_message(claim_id, svc.chain_time() + svc.settings.consent_deadline_seconds, signer=signer)
-    return ConfirmationPrepareOut(typed_data=pm.to_json(message.full()), summary=pm.confirmation_summary(message, out.summary, signer), claim=out)
+    return ConfirmationPrepareOut(typed_data=to_json(message.full()), summary=pm.confirmation_summary(message, out.summary, signer), claim=out)
 
 
 @router.post(
@@ -407,7 +408,7 @@ def relay_confirmation(
     wrong = [name for name, value in terms.items() if m[name] != value] + ([] if code_text(m["packageCode"]) == claim.package_code else ["packageCode"])
     if wrong:
         raise invalid(f"the signed message does not match claim {claim_id} as the ledger holds it ({', '.join(wrong)}); nothing was sent")
-    signer = _recover(message, body.signature)
+    signer = recover_signer(message, body.signature)
     if signer not in allowed:
         svc.metrics.relays.labels("ConfirmClaim", "bad_signature").inc()
         raise invalid(f"the signature recovers to {signer}, which is neither the patient nor its delegate; nothing was sent")
@@ -428,13 +429,6 @@ def relay_confirmation(
     svc.metrics.relays.labels("ConfirmClaim", "relayed").inc()
     receipt = recorder.receipt
     return ConfirmationOut(claim_id=claim_id, signer=signer, transaction_hash=receipt["transactionHash"].to_0x_hex(), block_number=receipt["blockNumber"])
-
-
-def _recover(message: Any, signature: str) -> str:
-    try:
-        return str(message.recover(bytes.fromhex(signature[2:])))
-    except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
-        raise invalid("the signature is malformed (expected 65 bytes r || s || v)") from None
 
 
 # --- the patient's view -------------------------------------------------------------------------------------------

@@ -16,7 +16,13 @@ from api.records.categories import category_of
 from api.records.cid import cid_to_text, payload_cid
 from api.routers.deps import services
 from api.services import Services
-from api.types import ADDRESS_PATTERN, RECORD_ID_PATTERN, hex32, path_address, record_id_bytes
+from api.types import (
+    ADDRESS_PATTERN,
+    RECORD_ID_PATTERN,
+    hex32,
+    path_address,
+    record_id_bytes,
+)
 from ledger.records import Anchor
 from ledger.vocabulary import Category, Purpose
 from network.ipfs_client import IpfsNotFound
