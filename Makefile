@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export SOLCX_BINARY_PATH := $(CURDIR)/.tools/solcx
 
-.PHONY: demo test install build bench clean
+.PHONY: demo test install engines build bench clean
 
 demo: build
 	$(BIN)/healthsilk demo
@@ -25,7 +25,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-build: install
+engines:
+	bash network/engines/build.sh
+
+build: install engines
 	$(BIN)/python -m ledger.compile install
 	$(BIN)/python -m ledger.compile build
 

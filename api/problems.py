@@ -29,8 +29,11 @@ class Problem(BaseModel):
 
 
 class ValidationIssue(BaseModel):
-    location: str = Field(description="where in the request, e.g. body.patient")
+    location: str = Field(description="where in the request, e.g. body.patient, body.status")
     message: str
+    field: str | None = Field(default=None, description="FHIR uploads: JSON path inside the resource, e.g. status, component[0].code")
+    value: Any = Field(default=None, description="FHIR uploads: the value given (null when none was, or it is not a plain value)")
+    allowed: list[str] | None = Field(default=None, description="FHIR uploads: the codes the element's required binding allows")
 
 
 class ValidationProblem(Problem):
@@ -111,10 +114,31 @@ def install_problem_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{issue['location']}: {issue['message']}" for issue in issues[:5])
         return problem_response(ProblemError(422, "invalid-request", "Invalid request", summary or "the request is not valid", errors=issues))
 
+    _install_invalid_resource_handler(app)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem_response(ProblemError(500, "internal-error", "Internal server error", "the server failed to handle this request; the error was logged"))
+
+
+def _install_invalid_resource_handler(app: FastAPI) -> None:
+    """An invalid FHIR upload answers with the record service's problem plus `errors`: one entry per offending
+    element (field path, value given, allowed codes).  Registered for InvalidResourceError itself, so it takes
+    precedence over the generic RecordError handler of api/record_access.py, whose slug and title it reuses."""
+    # lazy, like api.limits below: this module does not import the record service at load
+    from api.records.errors import InvalidResourceError
+
+    @app.exception_handler(InvalidResourceError)
+    async def _invalid_resource(_: Request, exc: InvalidResourceError) -> JSONResponse:
+        # lazy: api.record_access imports this module
+        from api.record_access import record_problem
+
+        problem = record_problem(exc)
+        problem.extra["errors"] = [
+            {"location": "body." + issue.field if issue.field else "body", **issue.as_json()} for issue in exc.issues
+        ]
+        return problem_response(problem)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

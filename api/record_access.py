@@ -1,4 +1,6 @@
-"""The record service (api/records) wired to this app: one ledger, one sender, errors as problems."""
+"""The record service (api/records) wired to this app: one ledger, one sender, errors as problems.
+
+Reads go through the service's group-commit access log, which sends its batches with the app's one sender."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def open_record_service(svc: "Services") -> RecordService:
     assert svc.settings.records_dir is not None
     index: ConsentIndex = svc.consent_index
     service = RecordService.from_settings(svc.identity, svc.ledger, settings, policy=IndexAccessPolicy(index))
-    service.sender = svc.sender  # one sender per key: two would race for nonces
+    service.sender = svc.sender  # one sender per key (puts and access-log batches alike): two would race for nonces
     return service
 
 

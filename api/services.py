@@ -136,6 +136,8 @@ class Services:
         return max(int(self.ledger.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
     def close(self) -> None:
+        if "record_service" in self._singletons:
+            self.record_service.close()  # sends the access entries still pending, waits for their receipts
         if "consent_index" in self._singletons:
             self.consent_index.stop_following()
         if "ipfs" in self._singletons:

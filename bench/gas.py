@@ -2,6 +2,15 @@
 
 Each figure is `gasUsed` from a receipt on a throwaway local network. Per-record / per-entry figures divide the whole
 transaction by the number of records, so they include the fixed 21,000 base cost share.
+
+`single_anchor` is an author's usual record; `single_anchor_first_by_author` is its very first record anchored on
+its own, which also writes the author's index (once per provider, see RecordRegistry's notes on authors).
+
+Access log: `access_log_batch_*` is `logAccessBatch`, the API's group commit (packed entries, a refused entry is
+skipped); `access_log_all_or_nothing_per_entry_100` is `recordsAccessed`; `access_log_single` is `recordAccessed`.
+`access_log_floor_per_entry_100` is what any on-chain check of 100 reads of records anchored on their own must pay
+per entry (see `access_log_floor`): the cold read of the record's word, the entry's calldata, its id in the log and
+a hundredth of the transaction's base cost.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from web3.logs import DISCARD
 
 from bench.network import BenchNetwork, bench_account, throwaway_network
 from ledger.chain import Ledger
+from ledger.records import pack_access_entries
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.merkle import BatchRecord, RecordBatch
 from ledger.payments import HealthCardPayments, NewProgramme, code32
@@ -32,6 +42,18 @@ BUDGETS = {
     "access_log_batch_per_entry_100": 2_000,
 }
 ALL_CATEGORIES = (1 << len(Category)) - 1
+# EIP-2929 / EIP-2028 / yellow paper prices behind the access-log floor.
+COLD_SLOAD, CALLDATA_NONZERO, CALLDATA_ZERO, LOG_DATA_BYTE, TX_BASE = 2_100, 16, 4, 8, 21_000
+
+
+def access_log_floor(entry_bytes: bytes, entries: int) -> dict[str, int]:
+    """Gas any contract must spend per logged read of a record anchored on its own, for `entries` reads per
+    transaction: the entry's calldata (`entry_bytes`, as sent), one cold storage read of the record's word (its
+    patient, category, time and erasure flag are needed to check consent), its 32-byte id in the log, and its
+    share of the transaction base cost."""
+    calldata = sum(CALLDATA_NONZERO if byte else CALLDATA_ZERO for byte in entry_bytes)
+    parts = {"cold_sload_record_word": COLD_SLOAD, "calldata_entry": calldata, "log_data_record_id": 32 * LOG_DATA_BYTE, "base_share": TX_BASE // entries}
+    return parts | {"total": sum(parts.values())}
 
 
 def _cid() -> bytes:
@@ -48,6 +70,7 @@ class GasBench:
         self.consents = ConsentLedger(self.ledger)
         self.records = self.ledger.contract("RecordRegistry")
         self.gas: dict[str, int | float] = {}
+        self.floor: dict[str, int] = {}
         self.now = int(time.time())
 
     def terms(self, grantee: str) -> ConsentTerms:
@@ -101,10 +124,10 @@ class GasBench:
     def record_operations(self, provider: TransactionSender, patients: list[LocalAccount]) -> None:
         patient = patients[0].address
         record_ids = []
-        for label in ("single_anchor", "single_anchor_2"):
+        for label in ("single_anchor_first_by_author", "single_anchor"):
             record_id = os.urandom(32)
             receipt = provider.transact(self.records.functions.anchorRecord((record_id, patient, int(Category.ECG), os.urandom(32), _cid(), b"\x00" * 32)))
-            self.gas.setdefault("single_anchor", receipt["gasUsed"])
+            self.gas[label] = receipt["gasUsed"]
             record_ids.append(record_id)
         superseding = provider.transact(self.records.functions.anchorRecord((os.urandom(32), patient, int(Category.ECG), os.urandom(32), _cid(), record_ids[0])))
         self.gas["single_anchor_superseding"] = superseding["gasUsed"]
@@ -123,8 +146,17 @@ class GasBench:
             many.append(self.records.functions.anchorRecord((record_id, patient, int(Category.LAB), os.urandom(32), _cid(), b"\x00" * 32)))
             record_ids.append(record_id)
         provider.transact_many(many)
-        receipt = provider.transact(self.records.functions.recordsAccessed(record_ids[-100:], int(Purpose.TREATMENT)))
+        hundred = record_ids[-100:]
+        receipt = provider.transact(self.records.functions.recordsAccessed(hundred, int(Purpose.TREATMENT)))
+        self.gas["access_log_all_or_nothing_per_entry_100"] = round(receipt["gasUsed"] / 100)
+        packed = pack_access_entries([(record_id, Purpose.TREATMENT) for record_id in hundred])
+        receipt = provider.transact(self.records.functions.logAccessBatch(packed))
         self.gas["access_log_batch_per_entry_100"] = round(receipt["gasUsed"] / 100)
+        single = pack_access_entries([(record_ids[0], Purpose.TREATMENT)])
+        self.gas["access_log_batch_single"] = provider.transact(self.records.functions.logAccessBatch(single))["gasUsed"]
+        floor = access_log_floor(packed[: len(packed) // 100], 100)  # the first entry's bytes stand for all (random ids)
+        self.floor = floor
+        self.gas["access_log_floor_per_entry_100"] = floor["total"]
 
     def admit_payer(self, label: str) -> TransactionSender:
         account = bench_account(label)
@@ -185,6 +217,7 @@ class GasBench:
             "benchmark": "gas",
             "unit": "gas per operation (receipt gasUsed); *_per_record / *_per_entry divide the whole transaction",
             "operations": self.gas,
+            "access_log_floor": self.floor,
             "budgets": BUDGETS,
             "within_budget": {name: self.gas[name] <= budget for name, budget in BUDGETS.items()},
         }

@@ -77,7 +77,7 @@ def setup(net: BenchNetwork, data_dir: Path) -> tuple[RecordService, Identity]:
     terms = ConsentTerms(grantee=author.address, categories=Category.ECG.bit, purposes=int(Purpose.TREATMENT), valid_from=now - 60, valid_until=now + 86400)
     grant = consents.grant_message(patient.address, terms, deadline=now + 600)
     consents.relay(relayer, grant, grant.sign(patient.account))
-    return RecordService(author, RecordClients.open(ledger, net.settings.ipfs_url), data_dir), patient
+    return RecordService(author, RecordClients.open(ledger, net.settings.ipfs_url, ipfs_secret=net.settings.ipfs_api_secret), data_dir), patient
 
 
 def run(rounds: int) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def run(rounds: int) -> dict[str, Any]:
 
     with throwaway_network() as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-records-") as tmp:
         service, patient = setup(net, Path(tmp))
-        raw = IpfsClient(net.settings.ipfs_url)
+        raw = IpfsClient(net.settings.ipfs_url, secret=net.settings.ipfs_api_secret)
         sizes: dict[str, int] = {}
         for round_ in range(rounds + 1):  # round 0 warms caches and connections, not reported
             resource, payload = one_mib_ecg(seed=2 * round_)

@@ -29,17 +29,17 @@ import {SettlementToken} from "./SettlementToken.sol";
 ///   Pending (not yet approved) requests reserve nothing, so a provider cannot lock a card by asking.
 ///   Renewal resets `used` only: outstanding reservations are obligations that carry into the new period.
 /// - A claim is paid at most once: one claim per (recordId, packageCode) unless rejected, and Submitted -> Paid
-///   happens once. It needs an anchored, unerased record of the card's patient as evidence, submitted by an
-///   active PROVIDER empanelled in the programme while the card was eligible, and the patient's EIP-712
+///   happens once. It needs an anchored, unerased record of the card's patient as evidence, authored and submitted
+///   by an active PROVIDER empanelled in the programme while the card was eligible, and the patient's EIP-712
 ///   confirmation, unless the payer sets the explicit override, which the payment event reports.
 /// - Evidence access: the claimant must hold the patient's consent to the evidence record, in force, covering its
 ///   category for TREATMENT or PAYMENT and its anchoring time in the consent's data period (the rule RecordRegistry
 ///   applies to reads), at submission, and again at approval when the payer overrides the confirmation.
-///   RecordRegistry does not store a record's author, so this is the on-chain proxy for "the claimant took part in
-///   the care": the authoritative author link is the `RecordAnchored` event (`author` is indexed), which auditors
-///   replay; they flag every claim whose claimant is not the author of its evidence record. A provider that holds
-///   such a consent yet claims on a colleague's record passes these checks: the audit reports it, and the payer can
-///   reject the claim (which frees its (record, package) slot for the author).
+/// - Evidence authorship: the claimant must be the evidence record's author (RecordRegistry stores it), checked at
+///   submission after the consent, so the refusal a provider without the patient's consent gets does not name the
+///   record's author. A provider holding the patient's consent can neither be paid for a colleague's record nor
+///   squat its (record, package) slot. Authorship never changes, so approval does not re-check it. Auditors still
+///   flag every claim whose claimant is not the author in the `RecordAnchored` event, as a second line.
 /// - Only the programme's payer, while an active PAYER member, administers the programme, its cards and escrow.
 /// Amounts are minor units of the programme's ISO 4217 currency (the token has 0 decimals). No personal data is
 /// stored or emitted: addresses, codes, ids and amounts only.
@@ -271,6 +271,8 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     /// @dev `provider` holds no consent of the record's patient, in force, covering the record (its category for
     /// TREATMENT or PAYMENT, its anchoring time in the data period): raised at submission, and at an override approval.
     error EvidenceNotAccessible(bytes32 recordId, address provider);
+    /// @dev `claimant` may use the record but did not anchor it: `author` did (raised at submission).
+    error EvidenceNotAuthoredByClaimant(bytes32 recordId, address claimant, address author);
     error EvidenceAlreadyClaimed(bytes32 recordId, bytes32 packageCode, uint64 claimId);
     error InvalidClaimStatus(uint64 claimId, ClaimStatus status);
     error ClaimAlreadyConfirmed(uint64 claimId);
@@ -592,11 +594,10 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     /// card; with a pre-authorisation (same card, provider and package, approved and unexpired) the claim may not
     /// exceed it and takes over its reservation.
     /// @dev The caller must hold the patient's consent to the evidence record (see the contract notes, "Evidence
-    /// access"); otherwise {EvidenceNotAccessible}. Whether the caller authored the record is not stored on chain: it
-    /// is the `author` of the record's `RecordAnchored` event, which auditors compare with `ClaimSubmitted.provider`.
+    /// access"), otherwise {EvidenceNotAccessible}, and must be its author, otherwise {EvidenceNotAuthoredByClaimant}.
     /// @param cardId The patient's card.
-    /// @param recordId A record anchored on its own in RecordRegistry, of the card's patient, not erased, that the
-    /// caller's consent from the patient covers for TREATMENT or PAYMENT.
+    /// @param recordId A record anchored on its own in RecordRegistry by the caller, of the card's patient, not erased,
+    /// that the caller's consent from the patient covers for TREATMENT or PAYMENT.
     /// @param packageCode The treatment package code (non-zero); one claim per (record, package) unless rejected.
     /// @param amount The amount claimed (non-zero).
     /// @param preAuthId The pre-authorisation used, or 0.
@@ -673,8 +674,8 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
     /// submission ({EvidenceNotAccessible} otherwise): without the patient's word, the patient's standing consent is
     /// what ties the payee to the care. A confirmed claim needs no such check: the patient signed for this provider.
     /// @dev The card's status and validity are not re-checked: the service was delivered while it was eligible and
-    /// the amount has been reserved since submission; the payer can reject instead. Auditors check the payee against
-    /// the evidence's `RecordAnchored.author` (see the contract notes).
+    /// the amount has been reserved since submission; the payer can reject instead. Nor is the evidence's author: it
+    /// was the provider at submission and a record's author never changes.
     /// @param claimId The claim.
     /// @param overrideConfirmation Pay without the patient's confirmation (ignored when confirmed).
     function approveClaim(uint64 claimId, bool overrideConfirmation) external nonReentrant {
@@ -911,18 +912,22 @@ contract HealthCardPayments is EIP712, Nonces, ReentrancyGuard {
         p.escrow = escrowAfter;
     }
 
+    /// @dev Consent before authorship: a provider the patient has not let see the record is not told who wrote it
+    /// (EvidenceNotAuthoredByClaimant names the author).
     function _checkEvidence(bytes32 recordId, address patient, address provider) private view {
-        (address recordPatient, uint8 category, uint40 anchoredAt, bool erased) = _recordRegistry.getRecord(recordId);
+        (address recordPatient, uint8 category, uint40 anchoredAt, bool erased, address author) = _recordRegistry
+            .getRecord(recordId);
         if (recordPatient == address(0)) revert UnknownRecord(recordId);
         if (recordPatient != patient) revert RecordPatientMismatch(recordId, patient);
         if (erased) revert RecordIsErased(recordId);
         if (!_mayUseEvidence(patient, provider, category, anchoredAt)) revert EvidenceNotAccessible(recordId, provider);
+        if (author != provider) revert EvidenceNotAuthoredByClaimant(recordId, provider, author);
     }
 
     /// @dev Approval-time re-check for override payments (the record was validated at submission; it stays anchored
-    /// and keeps its patient, category and time, so only the consent can have changed).
+    /// and keeps its patient, category, time and author, so only the consent can have changed).
     function _requireEvidenceStillAccessible(bytes32 recordId, address patient, address provider) private view {
-        (, uint8 category, uint40 anchoredAt, ) = _recordRegistry.getRecord(recordId);
+        (, uint8 category, uint40 anchoredAt, , ) = _recordRegistry.getRecord(recordId);
         if (!_mayUseEvidence(patient, provider, category, anchoredAt)) revert EvidenceNotAccessible(recordId, provider);
     }
 

@@ -5,6 +5,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {Roles} from "./libraries/Roles.sol";
 import {ConsentPolicy} from "./libraries/ConsentPolicy.sol";
@@ -13,8 +14,15 @@ import {ConsentLedger} from "./ConsentLedger.sol";
 /// @title RecordRegistry
 /// @notice Anchors encrypted health records (sha256 of the ciphertext + IPFS CID), singly or in Merkle batches,
 /// marks patient-requested erasures, and keeps the on-chain access log.
-/// @dev Storage holds only what the contract checks (one word per record, one word per batch); everything an
+/// @dev Storage holds only what the contracts check (one word per record, one word per batch); everything an
 /// auditor needs is in the events.
+///
+/// Authors: every record's author is on chain, so HealthCardPayments can require a claim's evidence to be the
+/// claimant's own. A batch word holds its author's address; a record anchored on its own holds a 32-bit author
+/// index in the spare high bits of its word (a second slot per record would cost ~22,100 gas; looking the index
+/// up is one cold read, ~2,200 gas per anchor). An author gets the next index (from 1) when it first anchors a
+/// record on its own; those writes are paid once per author. The index is implied by the order of the authors' first
+/// `RecordAnchored` events, so it has no event of its own; {getRecord} returns the author's address.
 ///
 /// Batches: the contract rebuilds the OpenZeppelin StandardMerkleTree of the entries itself, so the root is
 /// bound to the (patient, category) pairs whose consents it checked. Leaves are
@@ -57,6 +65,8 @@ contract RecordRegistry is EIP712, Nonces {
 
     uint256 public constant MAX_CID_LENGTH = 128;
     uint256 public constant MAX_BATCH_SIZE = 1024;
+    /// @notice Bytes per entry of {logAccessBatch}: the recordId (32) then the purpose (1).
+    uint256 public constant ACCESS_ENTRY_SIZE = 33;
 
     bytes32 public constant UPLOAD_AUTHORIZATION_TYPEHASH =
         keccak256(
@@ -67,9 +77,10 @@ contract RecordRegistry is EIP712, Nonces {
         keccak256("RequestErasure(address patient,bytes32 recordId,uint256 nonce,uint256 deadline)");
 
     // Record word (records anchored on their own): patient 0-159 | category 160-167 | anchoredAt 168-207 |
-    // flags 208-215.
+    // flags 208-215 | author index 216-247 (see {_authorAt}; never 0 once anchored) | 248-255 unused.
     uint256 private constant _ANCHORED = 1;
     uint256 private constant _ERASED = 4;
+    uint256 private constant _AUTHOR_SHIFT = 216;
     // Batch word: author 0-159 | anchoredAt 160-199 | count 200-231.
 
     IConsortiumRegistry private immutable _registry;
@@ -79,6 +90,11 @@ contract RecordRegistry is EIP712, Nonces {
     mapping(bytes32 root => uint256) private _batches;
     // Erasure markers of batch-anchored records, by StandardMerkleTree leaf (see the contract notes).
     mapping(bytes32 leaf => bool) private _erasedLeaves;
+    // Authors of records anchored on their own, by index from 1 (a mapping, not an array: an index the table
+    // does not hold reads as the zero address instead of reverting, and no length slot is read per lookup).
+    mapping(address author => uint32 index) private _authorIndex;
+    mapping(uint256 index => address author) private _authorAt;
+    uint32 private _authorCount;
 
     event RecordAnchored(
         bytes32 indexed recordId,
@@ -100,8 +116,9 @@ contract RecordRegistry is EIP712, Nonces {
     /// @dev `batchRoot` is zero for a record anchored on its own; for a batched record it is the batch the patient
     /// proved it against (the marker itself covers the record's leaf in every batch, see {isBatchedRecordErased}).
     event RecordErased(bytes32 indexed recordId, address indexed patient, bytes32 batchRoot);
-    /// @dev One event per run of consecutive entries with the same patient and authorisation;
-    /// consentId is zero for EMERGENCY access without consent.
+    /// @dev One event per run of consecutive logged entries with the same patient, authorisation and purpose
+    /// (whichever of {recordAccessed}, {recordsAccessed}, {logAccessBatch} or {batchedRecordAccessed} logged
+    /// them); consentId is zero for EMERGENCY access without consent.
     event RecordsAccessed(
         address indexed patient,
         address indexed reader,
@@ -317,6 +334,41 @@ contract RecordRegistry is EIP712, Nonces {
         _emitAccessRun(runPatient, runAuth, purpose, recordIds[runStart:n]);
     }
 
+    /// @notice Logs a group of reads by the caller (an active member), each for its own purpose, as one
+    /// transaction (the API's group commit). Unlike {recordsAccessed}, an entry the contract refuses (unknown
+    /// or erased record, invalid purpose, no covering consent and no emergency access) does not revert the
+    /// batch: it is skipped and nothing is logged for it, so only that read fails. Accepted entries are logged
+    /// exactly as {recordsAccessed} logs them, in entry order; the caller learns each entry's fate from the
+    /// `RecordsAccessed` events of the receipt.
+    /// @dev Entries are packed, not ABI-encoded, to save calldata. Sort them by purpose and patient: each run
+    /// of one patient costs one consent lookup and one event.
+    /// @param entries `recordId ‖ purpose` per read, {ACCESS_ENTRY_SIZE} bytes each, at most {MAX_BATCH_SIZE}.
+    /// @return logged The number of entries logged.
+    function logAccessBatch(bytes calldata entries) external returns (uint256 logged) {
+        if (!_registry.isActiveMember(msg.sender)) revert NotActiveMember(msg.sender);
+        uint256 n = entries.length / ACCESS_ENTRY_SIZE;
+        if (n == 0 || n > MAX_BATCH_SIZE || entries.length != n * ACCESS_ENTRY_SIZE) {
+            revert InvalidBatchSize(entries.length);
+        }
+        ReaderGrant memory grant;
+        AccessRun memory run;
+        run.data = new bytes(0x60 + n * 0x20);
+        assembly ("memory-safe") {
+            mstore(add(mload(add(run, 0xa0)), 0x40), 0x40) // the event data's offset word, written once
+        }
+        uint256 i = 0;
+        while ((i = _scanAccesses(grant, run, entries, i)) < n) {
+            // Entry i needs what only Solidity answers: its patient's consent, or the emergency-access hook.
+            address patient = address(uint160(_records[_accessEntryAt(entries, i)]));
+            if (patient != grant.patient) {
+                _loadGrant(grant, patient);
+            } else {
+                grant.emergency = _emergencyAccessAllowed(msg.sender, patient) ? 1 : 2;
+            }
+        }
+        return run.logged;
+    }
+
     /// @notice Logs a read of a batch-anchored record, proven against its batch root.
     /// @param root The batch root.
     /// @param record The record, as in the batch manifest.
@@ -346,17 +398,32 @@ contract RecordRegistry is EIP712, Nonces {
     // ---------------------------------------------------------------- views
 
     /// @notice The stored state of a record anchored on its own (zero values when unknown).
+    /// @dev A batch-anchored record's author is its batch's, see {getBatch}.
     /// @param recordId The record.
     /// @return patient The patient.
     /// @return category The category code.
     /// @return anchoredAt The anchoring block timestamp.
     /// @return erased True once the patient requested erasure.
+    /// @return author The provider that anchored it (the `author` of its `RecordAnchored` event).
     function getRecord(
         bytes32 recordId
-    ) external view returns (address patient, uint8 category, uint40 anchoredAt, bool erased) {
+    ) external view returns (address patient, uint8 category, uint40 anchoredAt, bool erased, address author) {
         uint256 word = _records[recordId];
-        if (word & (_ANCHORED << 208) == 0) return (address(0), 0, 0, false);
-        return (address(uint160(word)), uint8(word >> 160), uint40(word >> 168), word & (_ERASED << 208) != 0);
+        if (word & (_ANCHORED << 208) == 0) return (address(0), 0, 0, false, address(0));
+        return (
+            address(uint160(word)),
+            uint8(word >> 160),
+            uint40(word >> 168),
+            word & (_ERASED << 208) != 0,
+            _authorAt[uint32(word >> _AUTHOR_SHIFT)]
+        );
+    }
+
+    /// @notice The index records anchored on their own store for `author` (see the contract notes).
+    /// @param author A provider.
+    /// @return The index, from 1; 0 until `author` anchors its first record on its own.
+    function authorIndexOf(address author) external view returns (uint32) {
+        return _authorIndex[author];
     }
 
     /// @notice True when the record `recordId` anchored on its own is marked erased.
@@ -453,13 +520,26 @@ contract RecordRegistry is EIP712, Nonces {
     // ---------------------------------------------------------------- internals
 
     /// @dev The reader's authorisation for one patient, resolved once per run of entries of that patient.
+    /// Field order matters: {_scanAccesses} reads the fields by offset (0x00 patient ... 0xc0 consentId).
     struct ReaderGrant {
         address patient;
-        uint16 categories; // categories the consent covers for the logged purpose now; 0 when not in force
+        uint16 categories; // categories the consent covers now; 0 when not in force
+        uint8 purposes; // purposes the consent covers now; 0 when not in force
         uint40 dataFrom;
         uint40 dataUntil; // 0 = open
-        uint8 emergency; // 0 not yet asked, 1 allowed, 2 refused
+        uint8 emergency; // may the reader log EMERGENCY access without consent: 0 not yet asked, 1 yes, 2 no
         bytes32 consentId;
+    }
+
+    /// @dev The run of logged entries {logAccessBatch} is collecting for one `RecordsAccessed` event.
+    /// Field order matters: {_scanAccesses} reads the fields by offset (0x00 patient ... 0xa0 data).
+    struct AccessRun {
+        address patient;
+        bytes32 auth;
+        uint256 key; // purpose, plus 0x100 for emergency access without consent
+        uint256 length; // ids collected for the current run
+        uint256 logged; // ids emitted so far
+        bytes data; // the event's data: purpose, offset, length, then room for every entry's id
     }
 
     function _checkProvider(address account) private view {
@@ -471,11 +551,13 @@ contract RecordRegistry is EIP712, Nonces {
     }
 
     function _checkReader(address reader, uint8 purpose) private view {
-        // Exactly one known purpose bit.
-        if (purpose == 0 || purpose > ConsentPolicy.EMERGENCY || purpose & (purpose - 1) != 0) {
-            revert InvalidPurpose(purpose);
-        }
+        if (!_isSinglePurpose(purpose)) revert InvalidPurpose(purpose);
         if (!_registry.isActiveMember(reader)) revert NotActiveMember(reader);
+    }
+
+    /// @dev Exactly one known purpose bit.
+    function _isSinglePurpose(uint8 purpose) private pure returns (bool) {
+        return purpose != 0 && purpose <= ConsentPolicy.EMERGENCY && purpose & (purpose - 1) == 0;
     }
 
     function _checkNewRecord(NewRecord calldata record) private view returns (uint16 bit) {
@@ -496,11 +578,14 @@ contract RecordRegistry is EIP712, Nonces {
     }
 
     function _storeRecord(NewRecord calldata record, bytes32 consentId) private {
+        uint256 author = _authorIndex[msg.sender];
+        if (author == 0) author = _indexAuthor(msg.sender);
         _records[record.recordId] =
             uint256(uint160(record.patient)) |
             (uint256(record.category) << 160) |
             (block.timestamp << 168) |
-            (_ANCHORED << 208);
+            (_ANCHORED << 208) |
+            (author << _AUTHOR_SHIFT);
         emit RecordAnchored(
             record.recordId,
             record.patient,
@@ -511,6 +596,17 @@ contract RecordRegistry is EIP712, Nonces {
             record.supersedes,
             consentId
         );
+    }
+
+    /// @dev Gives `author` the next author index, once: the first record it anchors on its own pays for it.
+    /// Only active PROVIDERs, admitted by governance vote, get here, so 2^32 - 1 indexes cannot run out; the
+    /// cast is checked all the same.
+    function _indexAuthor(address author) private returns (uint256 index) {
+        uint32 next = SafeCast.toUint32(uint256(_authorCount) + 1);
+        _authorCount = next;
+        _authorIndex[author] = next;
+        _authorAt[next] = author;
+        return next;
     }
 
     /// @dev Categories the patient's consent to the caller covers for TREATMENT right now (0 when none).
@@ -653,6 +749,100 @@ contract RecordRegistry is EIP712, Nonces {
         emit RecordsAccessed(patient, msg.sender, auth, purpose, recordIds);
     }
 
+    /// @dev The record id of entry `i` of a packed {logAccessBatch} array (`i` < the number of entries).
+    function _accessEntryAt(bytes calldata entries, uint256 i) private pure returns (bytes32 recordId) {
+        assembly ("memory-safe") {
+            recordId := calldataload(add(entries.offset, mul(i, ACCESS_ENTRY_SIZE)))
+        }
+    }
+
+    /// @dev The hot loop of {logAccessBatch}, from entry `i` on: skips refused entries, collects accepted ones
+    /// into `run` and emits a `RecordsAccessed` per run (the last one once every entry is done). Stops at the
+    /// first entry whose patient is not `grant.patient`, or that needs the emergency-access hook not yet asked
+    /// for that patient, and returns its index for the caller to resolve and resume; returns the number of
+    /// entries when done. Checks as {_authorise} does, reading `grant` and `run` by their fields' memory offsets
+    /// (see the structs). Assembly because the same loop in Solidity costs ~1,200 gas per entry on top of the
+    /// record's storage read (2,100), against ~600 here.
+    function _scanAccesses(
+        ReaderGrant memory grant,
+        AccessRun memory run,
+        bytes calldata entries,
+        uint256 i
+    ) private returns (uint256) {
+        bytes32 topic = RecordsAccessed.selector;
+        assembly ("memory-safe") {
+            // Emits the run in `r` and empties it. run.data is the event's data: purpose | 0x40 | length | ids.
+            function emitRun(r, t) {
+                let head := add(mload(add(r, 0xa0)), 0x20)
+                let length := mload(add(r, 0x60))
+                mstore(head, and(mload(add(r, 0x40)), 0xff))
+                mstore(add(head, 0x40), length)
+                log4(head, add(0x60, shl(5, length)), t, mload(r), caller(), mload(add(r, 0x20)))
+                mstore(add(r, 0x80), add(mload(add(r, 0x80)), length))
+                mstore(add(r, 0x60), 0)
+            }
+            function scan(g, r, t, from, end) -> at {
+                for {
+                    at := from
+                } lt(at, end) {
+                    at := add(at, ACCESS_ENTRY_SIZE)
+                } {
+                    mstore(0x00, calldataload(at))
+                    mstore(0x20, _records.slot)
+                    let word := sload(keccak256(0x00, 0x40))
+                    let key := byte(0, calldataload(add(at, 0x20))) // the purpose
+                    // Refused: unknown or erased record (flags other than _ANCHORED), not exactly one known
+                    // purpose bit (0x10116 has bits 1, 2, 4, 8 and 16 set).
+                    if iszero(eq(and(shr(208, word), or(_ANCHORED, _ERASED)), _ANCHORED)) {
+                        continue
+                    }
+                    if iszero(and(shr(key, 0x10116), 1)) {
+                        continue
+                    }
+                    if iszero(eq(and(word, 0xffffffffffffffffffffffffffffffffffffffff), mload(g))) {
+                        break // load this patient's consent
+                    }
+                    // As {_grantCovers}: purpose and category granted, the record's time in the data period.
+                    let covered := and(iszero(iszero(and(mload(add(g, 0x40)), key))), shr(and(shr(160, word), 0xff), mload(add(g, 0x20))))
+                    word := and(shr(168, word), 0xffffffffff) // from here on: the record's time
+                    covered := and(and(covered, iszero(gt(mload(add(g, 0x60)), word))), or(iszero(mload(add(g, 0x80))), lt(word, mload(add(g, 0x80)))))
+                    if iszero(covered) {
+                        if iszero(eq(key, 16)) {
+                            continue // no consent, and not an EMERGENCY read
+                        }
+                        if iszero(mload(add(g, 0xa0))) {
+                            break // ask the emergency-access hook
+                        }
+                        if iszero(eq(mload(add(g, 0xa0)), 1)) {
+                            continue
+                        }
+                        key := 0x110 // EMERGENCY without consent: its own run, logged with a zero consent id
+                    }
+                    // Append, first closing the current run if the entry does not continue it.
+                    let length := mload(add(r, 0x60))
+                    if and(iszero(iszero(length)), or(iszero(eq(mload(g), mload(r))), iszero(eq(key, mload(add(r, 0x40)))))) {
+                        emitRun(r, t)
+                        length := 0
+                    }
+                    if iszero(length) {
+                        mstore(r, mload(g))
+                        mstore(add(r, 0x20), mul(mload(add(g, 0xc0)), iszero(shr(8, key))))
+                        mstore(add(r, 0x40), key)
+                    }
+                    mstore(add(add(mload(add(r, 0xa0)), 0x80), shl(5, length)), calldataload(at))
+                    mstore(add(r, 0x60), add(length, 1))
+                }
+                if and(eq(at, end), iszero(iszero(mload(add(r, 0x60))))) {
+                    emitRun(r, t)
+                }
+            }
+            let start := add(entries.offset, mul(i, ACCESS_ENTRY_SIZE))
+            let stopped := scan(grant, run, topic, start, add(entries.offset, entries.length))
+            i := div(sub(stopped, entries.offset), ACCESS_ENTRY_SIZE)
+        }
+        return i;
+    }
+
     /// @dev Checks one access against the record word and returns its patient and the authorisation used:
     /// the consent id, or zero for EMERGENCY access by an allowed reader without a covering consent.
     function _authorise(
@@ -664,29 +854,37 @@ contract RecordRegistry is EIP712, Nonces {
         if (word & (_ANCHORED << 208) == 0) revert UnknownRecord(recordId);
         if (word & (_ERASED << 208) != 0) revert RecordIsErased(recordId);
         patient = address(uint160(word));
-        if (patient != grant.patient) _loadGrant(grant, patient, purpose);
-        uint8 category = uint8(word >> 160);
-        uint256 dataTime = uint40(word >> 168);
-        if (
-            grant.categories & (uint256(1) << category) != 0 &&
-            grant.dataFrom <= dataTime &&
-            (grant.dataUntil == 0 || dataTime < grant.dataUntil)
-        ) {
-            return (patient, grant.consentId);
-        }
-        if (grant.emergency == 0) {
-            grant.emergency = purpose == ConsentPolicy.EMERGENCY && _emergencyAccessAllowed(msg.sender, patient)
-                ? 1
-                : 2;
-        }
-        if (grant.emergency != 1) revert NoConsent(patient, msg.sender, category, purpose);
+        if (patient != grant.patient) _loadGrant(grant, patient);
+        if (_grantCovers(grant, word, purpose)) return (patient, grant.consentId);
+        if (!_emergencyWithoutConsent(grant, purpose)) revert NoConsent(patient, msg.sender, uint8(word >> 160), purpose);
         return (patient, bytes32(0));
     }
 
-    function _loadGrant(ReaderGrant memory grant, address patient, uint8 purpose) private view {
+    /// @dev Whether the loaded grant covers the record (`word`) for `purpose`: consent in force for that purpose
+    /// and the record's category, and the record's time in the data period.
+    function _grantCovers(ReaderGrant memory grant, uint256 word, uint8 purpose) private pure returns (bool) {
+        uint256 dataTime = uint40(word >> 168);
+        return
+            grant.purposes & purpose != 0 &&
+            (grant.categories >> uint8(word >> 160)) & 1 != 0 &&
+            grant.dataFrom <= dataTime &&
+            (grant.dataUntil == 0 || dataTime < grant.dataUntil);
+    }
+
+    /// @dev Whether the reader may log an EMERGENCY access to the grant's patient without consent (asked once
+    /// per patient).
+    function _emergencyWithoutConsent(ReaderGrant memory grant, uint8 purpose) private view returns (bool) {
+        if (purpose != ConsentPolicy.EMERGENCY) return false;
+        if (grant.emergency == 0) grant.emergency = _emergencyAccessAllowed(msg.sender, grant.patient) ? 1 : 2;
+        return grant.emergency == 1;
+    }
+
+    function _loadGrant(ReaderGrant memory grant, address patient) private view {
         ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(patient, msg.sender));
+        bool inForce = c.isInForce(block.timestamp);
         grant.patient = patient;
-        grant.categories = c.isInForce(block.timestamp) && c.purposes & purpose != 0 ? c.categories : 0;
+        grant.categories = inForce ? c.categories : 0;
+        grant.purposes = inForce ? c.purposes : 0;
         grant.dataFrom = c.dataFrom;
         grant.dataUntil = c.dataUntil;
         grant.emergency = 0;

@@ -32,6 +32,8 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import orjson
+
 from crypto.context import RecordContext, normalize_address
 from crypto.datakey import DataKey
 from crypto.envelope import OVERHEAD as ENVELOPE_OVERHEAD
@@ -124,7 +126,7 @@ class RecordObject:
             raise EnvelopeFormatError(f"record object header length {header_len} is out of range")
         raw = data[PREFIX_LEN : PREFIX_LEN + header_len]
         try:
-            header = json.loads(raw.decode("ascii"))
+            header = orjson.loads(raw.decode("ascii"))  # bounded nesting: a tampered header must not crash the reader
         except (UnicodeDecodeError, ValueError) as exc:
             raise EnvelopeFormatError(f"record object header is not ASCII JSON: {exc}") from None
         obj = cls._from_header(header, data[PREFIX_LEN + header_len :])

@@ -419,7 +419,8 @@ class HealthCardPayments:
 
     # --- claims ------------------------------------------------------------------------------------
     def submit_claim(self, provider: TransactionSender, card_id: int, record_id: bytes, package: str, amount: int, pre_auth_id: int = 0) -> int:
-        """Claim `amount` for `package`, with an anchored record of the card's patient as evidence; returns the claim id."""
+        """Claim `amount` for `package`, with a record of the card's patient that `provider` anchored itself as evidence
+        (a colleague's record is refused with EvidenceNotAuthoredByClaimant); returns the claim id."""
         receipt = self.send(provider, self.contract.functions.submitClaim(card_id, _check_bytes32(record_id, "record_id"), code32(package), _check_amount(amount), pre_auth_id))
         return int(self._one(receipt, "ClaimSubmitted")["claimId"])
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from eth_utils import to_checksum_address
 from pydantic import BaseModel
+from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from ledger.chain import Ledger
 from ledger.eip712 import Domain, TypedMessage
@@ -16,6 +19,7 @@ from ledger.transactions import TransactionSender
 from ledger.vocabulary import Purpose
 
 ZERO32 = b"\x00" * 32
+ACCESS_ENTRY_SIZE = 33  # RecordRegistry.ACCESS_ENTRY_SIZE: recordId (32 bytes) then purpose (1 byte)
 
 UPLOAD_AUTHORIZATION_TYPES = {
     "UploadAuthorization": [
@@ -61,10 +65,13 @@ class Anchor(BaseModel):
 
 
 class RecordState(BaseModel):
+    """A record anchored on its own, as RecordRegistry stores it (getRecord)."""
+
     patient: str
     category: int
     anchored_at: int
     erased: bool
+    author: str  # the provider that anchored it; HealthCardPayments pays only the author for it
 
 
 class Access(BaseModel):
@@ -75,6 +82,25 @@ class Access(BaseModel):
     record_ids: list[bytes]
     block_number: int
     transaction_hash: str
+
+
+class AccessBatchResult(BaseModel):
+    """What one `logAccessBatch` transaction logged: per entry (in the order given), its event or None if refused."""
+
+    transaction_hash: str
+    block_number: int
+    gas_used: int
+    logged: list[Access | None]
+
+
+def pack_access_entries(entries: Sequence[tuple[bytes, Purpose | int]]) -> bytes:
+    """`logAccessBatch` calldata: recordId ‖ purpose per entry (ValueError for a malformed id or purpose byte)."""
+    packed = bytearray()
+    for record_id, purpose in entries:
+        if len(record_id) != 32 or not 0 <= int(purpose) <= 0xFF:
+            raise ValueError(f"an access entry is a 32-byte record id and a purpose byte, got {record_id!r}, {purpose!r}")
+        packed += bytes(record_id) + bytes([int(purpose)])
+    return bytes(packed)
 
 
 class RecordRegistry:
@@ -117,20 +143,60 @@ class RecordRegistry:
 
     # --- access log --------------------------------------------------------------------------------
     def log_access(self, reader: TransactionSender, record_ids: list[bytes], purpose: Purpose) -> None:
+        """All or nothing: ContractRevert (nothing logged) when any entry is refused."""
         if len(record_ids) == 1:
             reader.transact(self.contract.functions.recordAccessed(record_ids[0], int(purpose)))
         else:
             reader.transact(self.contract.functions.recordsAccessed(record_ids, int(purpose)))
+
+    def submit_access_batch(self, reader: TransactionSender, entries: Sequence[tuple[bytes, Purpose | int]]) -> HexBytes:
+        """Send one `logAccessBatch` without waiting; it reverts only as a whole (reader not an active member,
+        empty or oversized batch), a refused entry is skipped. Read the outcome with `access_batch_result`."""
+        return reader.submit(self.contract.functions.logAccessBatch(pack_access_entries(entries)))
+
+    def log_access_batch(self, reader: TransactionSender, entries: Sequence[tuple[bytes, Purpose | int]]) -> AccessBatchResult:
+        """`submit_access_batch` and wait: per entry, the event that logged it or None when the contract refused it."""
+        return self.access_batch_result(reader.wait(self.submit_access_batch(reader, entries)), entries)
+
+    def access_batch_result(self, receipt: TxReceipt, entries: Sequence[tuple[bytes, Purpose | int]]) -> AccessBatchResult:
+        """Matches the receipt's RecordsAccessed events to `entries` (the order they were sent in).
+
+        The contract logs accepted entries in entry order and skips refused ones, and two entries with the same
+        record and purpose in one transaction always share their fate, so walking both lists in order is exact.
+        """
+        tx_hash, block = receipt["transactionHash"].to_0x_hex(), int(receipt["blockNumber"])
+        logged: list[tuple[bytes, int, Access]] = []
+        for log in self.contract.events.RecordsAccessed().process_receipt(receipt, errors=DISCARD):
+            if log["address"] != self.contract.address:
+                continue
+            a = log["args"]
+            access = Access(patient=a["patient"], reader=a["reader"], consent_id=bytes(a["consentId"]), purpose=a["purpose"], record_ids=[bytes(r) for r in a["recordIds"]], block_number=block, transaction_hash=tx_hash)
+            logged.extend((record_id, access.purpose, access) for record_id in access.record_ids)
+        out: list[Access | None] = []
+        position = 0
+        for record_id, purpose in entries:
+            if position < len(logged) and logged[position][:2] == (bytes(record_id), int(purpose)):
+                out.append(logged[position][2])
+                position += 1
+            else:
+                out.append(None)
+        if position != len(logged):
+            raise ValueError(f"transaction {tx_hash} logged accesses that are not among the entries sent")
+        return AccessBatchResult(transaction_hash=tx_hash, block_number=block, gas_used=int(receipt["gasUsed"]), logged=out)
 
     # --- reads -------------------------------------------------------------------------------------
     def nonce(self, account: str) -> int:
         return int(self.contract.functions.nonces(to_checksum_address(account)).call())
 
     def state(self, record_id: bytes) -> RecordState | None:
-        patient, category, anchored_at, erased = self.contract.functions.getRecord(record_id).call()
+        patient, category, anchored_at, erased, author = self.contract.functions.getRecord(record_id).call()
         if int(patient, 16) == 0:
             return None
-        return RecordState(patient=patient, category=category, anchored_at=anchored_at, erased=erased)
+        return RecordState(patient=patient, category=category, anchored_at=anchored_at, erased=erased, author=author)
+
+    def author_index(self, author: str) -> int:
+        """The index records anchored on their own store for `author`; 0 until it anchors its first one."""
+        return int(self.contract.functions.authorIndexOf(to_checksum_address(author)).call())
 
     def find_anchor(self, record_id: bytes) -> Anchor | None:
         events = self.ledger.events("RecordRegistry", "RecordAnchored", recordId=record_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 
 from network.launcher import LocalNetwork
+from network.supervisor import RestartRecord
 from network.settings import NetworkSettings
 
 app = typer.Typer(help="Run the local permissioned network (chain node, permissioning gateway, IPFS node).", no_args_is_help=True)
@@ -32,8 +34,10 @@ def up(
     for name, seconds in report.started.items():
         console.print(f"{name:8} " + (f"started, ready in {seconds:.2f}s" if seconds is not None else "already running"))
     if report.restored_height is not None:
-        console.print(f"chain restored at block {report.restored_height}")
+        console.print(f"chain resumed from its datadir at block {report.restored_height}")
     console.print("deployed: " + (", ".join(report.deployed) if report.deployed else "nothing new (already deployed)"))
+    if report.supervised:
+        console.print("supervisor: watching the chain node, Kubo and the gateway (restarts them if they die)")
     _print_status(network)
 
 
@@ -81,5 +85,9 @@ def allowlist(
 def _print_status(network: LocalNetwork) -> None:
     for name, info in network.status().items():
         state = f"running (pid {info['pid']})" if info["pid"] else "stopped"
-        console.print(f"{name:8} {state:22} {info['url']}   [dim]log: {info['log']}[/dim]")
+        console.print(f"{name:10} {state:22} {info['url']}   [dim]log: {info['log']}[/dim]")
+        restarts = info["restarts"]
+        if isinstance(restarts, RestartRecord) and restarts.count:
+            when = datetime.fromtimestamp(restarts.last_restart or 0, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            console.print(f"{'':10} [yellow]restarted {restarts.count}x by the supervisor, last at {when} (it had ended by {restarts.last_exit})[/yellow]")
     console.print(f"deployments: {network.settings.deployments_file}")

@@ -1,28 +1,45 @@
 """Small synchronous client for the Kubo RPC subset healthsilk uses.
 
-Works against the embedded node (network/ipfs/server.mjs) and a real Kubo alike: every add
-passes explicit import parameters (CIDv1, raw leaves, 256 KiB fixed chunks, sha2-256), so
-both produce the same CID for the same bytes.  Reads ask for ``offline=true`` so that a
-real Kubo answers "not found" at once instead of searching the network.
+Every add passes explicit import parameters (CIDv1, raw leaves, 256 KiB fixed chunks, sha2-256,
+balanced layout, 174 links per node), so the CID of the same bytes never depends on the node's
+defaults or version.  Reads ask for ``offline=true`` so that Kubo answers "not found" at once
+instead of searching the network.
+
+Every request carries ``Authorization: Bearer <secret>`` (Kubo's ``API.Authorizations``).  The
+secret is the one passed in, else the one of a local network this process started or attached to
+(``remember_api_secret``), else ``HEALTHSILK_IPFS_API_SECRET`` or the file named by
+``HEALTHSILK_IPFS_API_SECRET_FILE``, else the default local network's secret file when ``api_url``
+is that network's RPC.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 from multiformats import CID, multihash
 
+from network.kubo import read_api_secret
+from network.settings import NetworkSettings
+
 CHUNK_SIZE = 262144  # Kubo `add --cid-version=1` chunk size; one chunk => CID is a raw leaf
+MAX_LINKS = 174  # links per dag-pb node of a balanced UnixFS file
 ADD_PARAMS = {
     "cid-version": "1",
     "raw-leaves": "true",
     "chunker": f"size-{CHUNK_SIZE}",
     "hash": "sha2-256",
+    "trickle": "false",  # balanced layout
+    "max-file-links": str(MAX_LINKS),
 }
+SECRET_ENV = "HEALTHSILK_IPFS_API_SECRET"
+SECRET_FILE_ENV = "HEALTHSILK_IPFS_API_SECRET_FILE"
+_known_secrets: dict[str, str] = {}
 
 
 class IpfsError(Exception):
@@ -39,6 +56,32 @@ class IpfsUnavailable(IpfsError):
 
 class IpfsPayloadTooLarge(IpfsError):
     """The node refused an add as larger than its limit; nothing was stored."""
+
+
+class IpfsUnauthorized(IpfsError):
+    """The node refused the request's RPC secret (missing or wrong)."""
+
+
+def _url_key(api_url: str) -> str:
+    return api_url.rstrip("/").removesuffix("/api/v0")
+
+
+def remember_api_secret(api_url: str, secret: str) -> None:
+    """Use `secret` for every client of `api_url` in this process (the launcher calls it for its Kubo)."""
+    _known_secrets[_url_key(api_url)] = secret
+
+
+def api_secret_for(api_url: str) -> str | None:
+    """The RPC secret to send to `api_url` when the caller gives none (order in the module docstring)."""
+    key = _url_key(api_url)
+    if key in _known_secrets:
+        return _known_secrets[key]
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV].strip()
+    if os.environ.get(SECRET_FILE_ENV):
+        return read_api_secret(Path(os.environ[SECRET_FILE_ENV]))
+    local = NetworkSettings.load()
+    return local.ipfs_api_secret if _url_key(local.ipfs_url) == key else None
 
 
 def raw_cid(data: bytes) -> str:
@@ -61,13 +104,13 @@ def _raw_digest_mismatch(cid: str, data: bytes) -> bool:
 
 
 class IpfsClient:
-    """Client for a Kubo-compatible RPC API, e.g. ``IpfsClient("http://127.0.0.1:5001")``."""
+    """Client for Kubo's RPC API, e.g. ``IpfsClient("http://127.0.0.1:5001", secret=...)``."""
 
-    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
-        base = api_url.rstrip("/")
-        base = base[: -len("/api/v0")] if base.endswith("/api/v0") else base
-        self._base = base + "/api/v0/"
-        self._http = httpx.Client(timeout=timeout)
+    def __init__(self, api_url: str, timeout: float = 30.0, *, secret: str | None = None) -> None:
+        self._base = _url_key(api_url) + "/api/v0/"
+        secret = secret if secret is not None else api_secret_for(api_url)
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        self._http = httpx.Client(timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -93,6 +136,8 @@ class IpfsClient:
         except (ValueError, AttributeError):
             message = response.text.strip() or response.reason_phrase
         text = f"IPFS {command} failed (HTTP {response.status_code}): {message}"
+        if response.status_code in (401, 403):
+            raise IpfsUnauthorized(f"{text} (the node's RPC needs its secret: {SECRET_ENV} or {SECRET_FILE_ENV})")
         if response.status_code == 413:
             raise IpfsPayloadTooLarge(text)
         lowered = message.lower()

@@ -1,4 +1,9 @@
-"""The network operator's key: the only prefunded account, used on the private port for deployments."""
+"""The network operator's keys, derived from one mnemonic kept in operator.json (mode 0600).
+
+The operator account (HD index 0) deploys the contracts on the private port. On geth, a second account
+(HD index 1) is the gateway's funding account: it pays members' top-ups, and because nothing else signs
+with it, the gateway alone hands out its nonces. Both are prefunded in the chain's genesis.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from eth_account.signers.local import LocalAccount
 
 Account.enable_unaudited_hdwallet_features()
 
+FUNDING_PATH = "m/44'/60'/0'/0/1"
+
 
 @dataclass(frozen=True)
 class Operator:
@@ -24,6 +31,10 @@ class Operator:
     @property
     def address(self) -> str:
         return self.account.address
+
+    @property
+    def funding_account(self) -> LocalAccount:
+        return Account.from_mnemonic(self.mnemonic, account_path=FUNDING_PATH)
 
 
 def load_or_create_operator(path: Path) -> Operator:

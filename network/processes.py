@@ -30,6 +30,15 @@ def _start_ticks(pid: int) -> int | None:
 
 
 @dataclass(frozen=True)
+class LaunchSpec:
+    """How a component was last started (the supervisor restarts it the same way) and the PID it got."""
+
+    argv: list[str]
+    env: dict[str, str]
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
 class ManagedProcess:
     """One named process of the network, tracked by `<run_dir>/<name>.pid`."""
 
@@ -40,6 +49,17 @@ class ManagedProcess:
     @property
     def pid_file(self) -> Path:
         return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def spec_file(self) -> Path:
+        return self.run_dir / f"{self.name}.spec.json"
+
+    def spec(self) -> LaunchSpec | None:
+        try:
+            record = json.loads(self.spec_file.read_text())
+            return LaunchSpec(argv=list(record["argv"]), env=dict(record.get("env", {})), pid=record.get("pid"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @property
     def log_file(self) -> Path:
@@ -75,13 +95,14 @@ class ManagedProcess:
             if start is not None:
                 break
             time.sleep(0.01)
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": proc.pid, "start": start, "argv": list(argv)}))
-        tmp.replace(self.pid_file)
+        _write_private(self.spec_file, {"argv": list(argv), "env": dict(env or {}), "pid": proc.pid})
+        _write_private(self.pid_file, {"pid": proc.pid, "start": start, "argv": list(argv)})
         return proc.pid
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """SIGTERM our process (SIGKILL after `timeout`); True when something was stopped."""
+        """SIGTERM our process (SIGKILL after `timeout`); True when something was stopped. A deliberate stop also
+        drops the launch spec, so no supervisor brings the process back."""
+        self.spec_file.unlink(missing_ok=True)
         pid = self.pid()
         if pid is None:
             return False
@@ -129,6 +150,15 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _write_private(path: Path, record: dict[str, object]) -> None:
+    """Atomic write, readable by the owner only (argv and env may name key files)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(record))
+    tmp.replace(path)
 
 
 def _is_zombie(pid: int) -> bool:

@@ -6,12 +6,14 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
+ChainEngine = Literal["geth", "anvil"]
 
 
 class NetworkSettings(BaseSettings):
@@ -22,14 +24,16 @@ class NetworkSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".healthsilk"), description="where chain state, IPFS blocks and PID files live")
     chain_id: int = 7331
     gateway_port: int = 8545
-    anvil_port: int = Field(default=8546, description="private operator port; clients never use it")
+    node_port: int = Field(default=8546, description="the chain node's private RPC port: the operator's and the gateway's only")
     ipfs_port: int = 5001
     base_fee_wei: int = 1_000_000_000
-    state_interval_seconds: int = 1
+    chain_engine: ChainEngine = Field(default="geth", description="geth (durable; `network up`) or anvil (in memory; tests that travel in time)")
+    block_gas_limit: int = 30_000_000
+    geth_binary: Path = Field(default=REPO_ROOT / ".tools/bin/geth", description="go-ethereum, built by network/engines/build.sh")
+    geth_cache_mb: int = Field(default=128, ge=32, description="geth's --cache (its default, 1 GiB, is sized for mainnet)")
     anvil_binary: Path = REPO_ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-    ipfs_server_script: Path = REPO_ROOT / "network/ipfs/server.mjs"
+    ipfs_binary: Path = Field(default=REPO_ROOT / ".tools/bin/ipfs", description="Kubo, built by network/engines/build.sh")
     max_request_bytes: int = 2 * 1024 * 1024
-    max_add_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> "NetworkSettings":
@@ -39,13 +43,15 @@ class NetworkSettings(BaseSettings):
             saved = json.loads(base.saved_file.read_text())
         except (OSError, ValueError):
             return base
+        if "anvil_port" in saved:  # a data dir saved before the node port had its engine-neutral name
+            saved.setdefault("node_port", saved.pop("anvil_port"))
         overrides = {key: value for key, value in saved.items() if f"HEALTHSILK_{key.upper()}" not in os.environ and key in cls.model_fields}
         return base.model_copy(update=overrides)
 
     def save(self) -> None:
         """Remember the ports and chain id next to the data, so later commands find the running network."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.saved_file.write_text(json.dumps({"chain_id": self.chain_id, "gateway_port": self.gateway_port, "anvil_port": self.anvil_port, "ipfs_port": self.ipfs_port}))
+        self.saved_file.write_text(json.dumps({"chain_id": self.chain_id, "gateway_port": self.gateway_port, "node_port": self.node_port, "chain_engine": self.chain_engine, "ipfs_port": self.ipfs_port}))
 
     @property
     def saved_file(self) -> Path:
@@ -60,8 +66,19 @@ class NetworkSettings(BaseSettings):
         return f"http://{LOOPBACK}:{self.gateway_port}"
 
     @property
+    def node_url(self) -> str:
+        """The chain node's private RPC (operator only; clients go through the gateway)."""
+        return f"http://{LOOPBACK}:{self.node_port}"
+
+    @property
+    def anvil_port(self) -> int:
+        """Former name of `node_port`, kept for callers written when the node was always anvil."""
+        return self.node_port
+
+    @property
     def anvil_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.anvil_port}"
+        """Former name of `node_url`."""
+        return self.node_url
 
     @property
     def ipfs_url(self) -> str:
@@ -69,20 +86,25 @@ class NetworkSettings(BaseSettings):
 
     @property
     def chain_dir(self) -> Path:
+        """geth's datadir (anvil keeps its chain in memory)."""
         return self.root / "chain"
 
     @property
-    def anvil_state_file(self) -> Path:
-        return self.chain_dir / "state.json"
-
-    @property
-    def durable_state_file(self) -> Path:
-        """Snapshot the gateway writes before it hands out a receipt (survives kill -9 of anvil)."""
-        return self.chain_dir / "durable-state.json"
-
-    @property
     def ipfs_repo(self) -> Path:
+        """Kubo's IPFS_PATH."""
         return self.root / "ipfs"
+
+    @property
+    def ipfs_api_secret_file(self) -> Path:
+        """The bearer secret Kubo's RPC demands (created at first `up`, mode 0600)."""
+        return self.root / "ipfs-api-secret"
+
+    @property
+    def ipfs_api_secret(self) -> str | None:
+        """The RPC secret of this network's Kubo, or None before its first start."""
+        from network.kubo import read_api_secret  # kubo.py imports this module
+
+        return read_api_secret(self.ipfs_api_secret_file)
 
     @property
     def run_dir(self) -> Path:

@@ -1,19 +1,21 @@
-"""One real local network (anvil + permissioning gateway + IPFS node) per test session.
+"""Real local networks (chain node + permissioning gateway + Kubo), one of each kind per test session and worker.
 
-Tests that change chain state take the `chain` fixture, which snapshots on the operator's private port
-before the test and reverts after it, so every test starts from the same consortium.
+`local_network` runs anvil: contract, payment, audit and gateway tests take the `chain` fixture there, which
+snapshots on the operator's private port before the test and reverts after it (restoring the clock), so every
+test starts from the same consortium and may travel in time. `geth_network` runs geth, as `network up` does:
+the API, wallet, record-service and end-to-end tests run there, where nothing is ever reverted, so they isolate
+by fresh patients and members admitted once (tests/support/members.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from network.sandbox import Sandbox, deterministic_account, free_port, sandbox_network, write_genesis
+from tests.support.chain_clock import operator_snapshot
 
 __all__ = ["RunningNetwork", "free_port", "throwaway_account", "write_genesis"]
 
@@ -27,23 +29,17 @@ def throwaway_account(label: str) -> LocalAccount:
 
 @pytest.fixture(scope="session")
 def local_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNetwork]:
-    with sandbox_network(tmp_path_factory.mktemp("network"), "healthsilk-test") as sandbox:
+    with sandbox_network(tmp_path_factory.mktemp("network"), "healthsilk-test", engine="anvil") as sandbox:
         yield sandbox
 
 
-def _wall_clock(operator: Web3) -> None:
-    """Point anvil's clock back at the wall clock (a revert keeps any evm_increaseTime offset)."""
-    head = operator.eth.get_block("latest")["timestamp"]
-    operator.provider.make_request("evm_setTime", [max(int(time.time()), head + 1)])  # type: ignore[arg-type]
+@pytest.fixture(scope="session")
+def geth_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNetwork]:
+    with sandbox_network(tmp_path_factory.mktemp("geth-network"), "healthsilk-test", engine="geth") as sandbox:
+        yield sandbox
 
 
 @pytest.fixture
 def chain(local_network: RunningNetwork) -> Iterator[RunningNetwork]:
-    operator = local_network.operator_w3
-    _wall_clock(operator)
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
+    with operator_snapshot(local_network):
         yield local_network
-    finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-        _wall_clock(operator)

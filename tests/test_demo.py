@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from tests.conftest import free_port
 
 def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    ports = {name: str(free_port()) for name in ("GATEWAY_PORT", "ANVIL_PORT", "IPFS_PORT", "DEMO_LOKOSSA_PORT", "DEMO_YINCHUAN_PORT", "DEMO_FUND_PORT")}
+    ports = {name: str(free_port()) for name in ("GATEWAY_PORT", "NODE_PORT", "IPFS_PORT", "DEMO_LOKOSSA_PORT", "DEMO_YINCHUAN_PORT", "DEMO_FUND_PORT")}
     env = {**os.environ, **{f"HEALTHSILK_{name}": port for name, port in ports.items()}, "COLUMNS": "200"}
     try:
         result = subprocess.run([sys.executable, "-m", "wallet.cli", "demo", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=600)
@@ -24,6 +25,7 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
         assert "Yinchuan reads again -> 403" in out
         assert "no violations" in out and (data_dir / "demo" / "audit-report.html").exists()
         assert "the demo ran as expected" in out
+        assert json.loads((data_dir / "network.json").read_text())["chain_engine"] == "geth"  # what `network up` runs
         # The hospital APIs were stopped; only the network keeps running for exploration (and is stopped below).
         assert not list((data_dir / "run").glob("api-*.pid"))
     finally:

@@ -32,8 +32,9 @@ class RecordClients:
         self.policy = ChainAccessPolicy(self.consents)
 
     @classmethod
-    def open(cls, ledger: Ledger, ipfs_api: str, policy: AccessPolicy | None = None, timeout: float = 60.0) -> RecordClients:
-        clients = cls(ledger, IpfsClient(ipfs_api, timeout=timeout), ipfs_api)
+    def open(cls, ledger: Ledger, ipfs_api: str, policy: AccessPolicy | None = None, timeout: float = 60.0, ipfs_secret: str | None = None) -> RecordClients:
+        """`ipfs_secret`: Kubo's RPC secret; None lets the client find it (see network.ipfs_client)."""
+        clients = cls(ledger, IpfsClient(ipfs_api, timeout=timeout, secret=ipfs_secret), ipfs_api)
         if policy is not None:
             clients.policy = policy
         return clients

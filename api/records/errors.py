@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 
 class RecordError(Exception):
     """Base of every error the record service raises."""
 
 
+@dataclass(frozen=True)
+class FieldIssue:
+    """One thing wrong with one element of a FHIR resource: callers can point at it and fix it."""
+
+    field: str  # JSON path inside the resource, e.g. "status", "component[0].code"; "" for the resource as a whole
+    message: str
+    value: Any = None  # what was given (None when nothing was, or it is not a plain value)
+    allowed: tuple[str, ...] | None = None  # the codes a required binding allows
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "value": self.value, "message": self.message}
+        if self.allowed is not None:
+            out["allowed"] = list(self.allowed)
+        return out
+
+
 class InvalidResourceError(RecordError, ValueError):
-    """The FHIR resource is not valid FHIR R4 (R4B models), or is too large."""
+    """The FHIR resource is not valid FHIR R4 (R4B models, plus R4's required code bindings), or is too large.
+
+    `issues` names each offending element (empty when the fault is not one element's, e.g. the size)."""
+
+    def __init__(self, message: str, issues: Sequence[FieldIssue] = ()) -> None:
+        super().__init__(message)
+        self.issues: tuple[FieldIssue, ...] = tuple(issues)
 
 
 class UnsupportedResourceError(RecordError, ValueError):

@@ -4,25 +4,34 @@ fhir.resources 8 ships FHIR R5 at its top level and R4B in ``fhir.resources.R4B`
 R4 package); R4B is R4 plus a few additions and reads every R4 resource we store, so it is what we
 validate against.  The canonical form is the validated resource as JSON with sorted keys and no
 whitespace, so the same resource always yields the same bytes (and the same record id).
+
+fhir.resources checks structure only; R4's required code bindings (Observation.status ...) are checked by
+fhir_bindings.py.  Every refusal carries `issues` (field path, value given, allowed codes) for the caller.
+Stored payloads are re-read without the binding check: a record anchored before a code was refused stays readable.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from api.records.errors import InvalidResourceError
+from api.records.errors import FieldIssue, InvalidResourceError
+from api.records.fhir_bindings import check_bindings
 
 FHIR_RELEASE = "R4B"
 Json = dict[str, Any]
+SHOWN_ISSUES = 5  # issues spelled out in the message; `issues` has them all
 
 
-def validate(resource: Json | str | bytes | Resource, max_bytes: int) -> tuple[Resource, Json, bytes]:
-    """Validate; return (model, canonical dict, canonical bytes) or raise InvalidResourceError."""
+def validate(
+    resource: Json | str | bytes | Resource, max_bytes: int, *, bindings: bool = True
+) -> tuple[Resource, Json, bytes]:
+    """Validate (structure, then required code bindings unless `bindings` is False); return (model, canonical dict,
+    canonical bytes) or raise InvalidResourceError naming each offending element."""
     if isinstance(resource, Resource):
         data: object = resource.model_dump(mode="json", exclude_none=True)
     elif isinstance(resource, (str, bytes)):
@@ -35,20 +44,28 @@ def validate(resource: Json | str | bytes | Resource, max_bytes: int) -> tuple[R
     else:
         data = resource
     if not isinstance(data, dict):
-        raise InvalidResourceError(f"a FHIR resource must be a JSON object, got {type(data).__name__}")
+        raise InvalidResourceError(f"a FHIR resource must be a JSON object, got {type(data).__name__}", [FieldIssue("", "must be a JSON object")])
     resource_type = data.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
-        raise InvalidResourceError("FHIR resource has no resourceType")
+        raise InvalidResourceError("FHIR resource has no resourceType", [FieldIssue("resourceType", "required element is missing", resource_type)])
     try:
         model_class = get_fhir_model_class(resource_type)
     except ValueError:
-        raise InvalidResourceError(f"unknown FHIR {FHIR_RELEASE} resource type {resource_type!r}") from None
+        message = f"unknown FHIR {FHIR_RELEASE} resource type {resource_type!r}"
+        raise InvalidResourceError(message, [FieldIssue("resourceType", message, resource_type)]) from None
     if not issubclass(model_class, Resource):
-        raise InvalidResourceError(f"{resource_type} is a FHIR data type, not a resource")
+        message = f"{resource_type} is a FHIR data type, not a resource"
+        raise InvalidResourceError(message, [FieldIssue("resourceType", message, resource_type)])
     try:
         model = model_class.model_validate(data)
-    except (ValidationError, ValueError, TypeError) as exc:
-        raise InvalidResourceError(f"invalid FHIR {FHIR_RELEASE} {resource_type}: {exc}") from None
+    except ValidationError as exc:
+        _refuse(resource_type, [_structure_issue(error) for error in exc.errors()])
+    except (ValueError, TypeError) as exc:
+        _refuse(resource_type, [FieldIssue("", str(exc))])
+    if bindings:
+        issues = check_bindings(model)
+        if issues:
+            _refuse(resource_type, issues)
     canonical = model.model_dump(mode="json", exclude_none=True)
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(payload) > max_bytes:
@@ -56,7 +73,41 @@ def validate(resource: Json | str | bytes | Resource, max_bytes: int) -> tuple[R
     return model, canonical, payload
 
 
+def _refuse(resource_type: str, issues: list[FieldIssue]) -> NoReturn:
+    shown = "; ".join(f"{issue.field or resource_type}: {issue.message}" for issue in issues[:SHOWN_ISSUES])
+    more = f" (and {len(issues) - SHOWN_ISSUES} more)" if len(issues) > SHOWN_ISSUES else ""
+    raise InvalidResourceError(f"invalid FHIR {FHIR_RELEASE} {resource_type}: {shown}{more}", issues) from None
+
+
+def _structure_issue(error: Any) -> FieldIssue:
+    """One pydantic error as a FieldIssue: JSON path, plain message, the value when it is a plain one."""
+    field = json_path(error.get("loc", ()))
+    kind = error.get("type", "")
+    if kind == "missing":
+        return FieldIssue(field, "required element is missing")
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        return FieldIssue(field, f"unknown element: not part of FHIR {FHIR_RELEASE} here (check the spelling)", value if _plain(value) else None)
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return FieldIssue(field, message, value if _plain(value) else None)
+
+
+def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """("component", 0, "code") -> "component[0].code"."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _plain(value: object) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 def parse_stored(payload: bytes) -> tuple[Resource, Json]:
     """Re-validate a decrypted payload (what a reader gets back)."""
-    model, canonical, _ = validate(payload, max_bytes=len(payload) + 1)
+    model, canonical, _ = validate(payload, max_bytes=len(payload) + 1, bindings=False)
     return model, canonical

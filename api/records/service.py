@@ -3,6 +3,9 @@
 put is idempotent by content: the record id is derived from (author, patient, resource, supersedes), the
 sealed object is spooled before it goes to IPFS and reused on a retry (same CID), and the spool entry is
 dropped once the chain holds the anchor.  A contract refusal unpins the object and drops the spool.
+
+get is the read path of reader.py: decided locally, served from caches where safe, and released only once its
+access is logged on chain, in a group-commit batch with the other reads of the moment (access_batcher.py).
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from api.records.errors import (
     RecordNotFoundError,
 )
 from api.records.keystore import KeyStore
+from api.records.access_batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_WINDOW_SECONDS, AccessBatcher
 from api.records.models import KeyShareBundle, PutResult, RecordRead
 from api.records.policy import AccessPolicy
-from api.records.reading import decrypt, locate, parse_payload
+from api.records.read_cache import ReadCache
+from api.records.reader import RecordReader
+from api.records.reading import locate
 from api.records.recipients import resolve
 from api.records.record_id import content_tag_key, derive_record_id
 from api.records.settings import RecordSettings
@@ -45,6 +51,7 @@ from crypto.record_object import ZERO_ID, RecordObject, seal_record
 from ledger.chain import Ledger
 from ledger.errors import ContractRevert, TransactionFailed
 from ledger.records import NewRecord
+from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose
 
 
@@ -62,16 +69,20 @@ Checkpoint = Callable[[PutStage], None]
 class RecordService:
     def __init__(
         self, identity: Identity, clients: RecordClients, data_dir: Path, *,
-        max_resource_bytes: int = 32 * 1024 * 1024, checkpoint: Checkpoint | None = None,
+        max_resource_bytes: int = 32 * 1024 * 1024, checkpoint: Checkpoint | None = None, cache: ReadCache | None = None,
+        log_window: float = DEFAULT_WINDOW_SECONDS, log_max_batch: int = DEFAULT_MAX_BATCH, log_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.identity = identity
         self.clients = clients
-        self.sender = clients.ledger.sender(identity.account)
         self.spool = Spool(data_dir / "spool")
         self.keystore = KeyStore(data_dir / "keys.sqlite3")
         self.max_resource_bytes = max_resource_bytes
         self._checkpoint = checkpoint or (lambda stage: None)
         self._tag_key = content_tag_key(identity.hpke_key)
+        sender = clients.ledger.sender(identity.account)
+        self.access_log = AccessBatcher(clients.records, sender, window=log_window, max_batch=log_max_batch, max_in_flight=log_max_in_flight)
+        self.reader = RecordReader(identity, clients, self.keystore, self.access_log, cache)
+        self.sender = sender
 
     @classmethod
     def from_settings(
@@ -79,11 +90,29 @@ class RecordService:
     ) -> RecordService:
         s = settings or RecordSettings()
         clients = RecordClients.open(ledger, s.ipfs_api, policy=policy, timeout=s.ipfs_timeout_seconds)
-        return cls(identity, clients, s.data_dir_for(identity.address), max_resource_bytes=s.max_resource_bytes)
+        return cls(
+            identity, clients, s.data_dir_for(identity.address), max_resource_bytes=s.max_resource_bytes,
+            cache=ReadCache(max_object_bytes=s.read_cache_bytes), log_window=s.access_log_window_seconds,
+            log_max_batch=s.access_log_max_batch, log_max_in_flight=s.access_log_max_in_flight,
+        )
 
     @property
     def address(self) -> str:
         return self.identity.address
+
+    @property
+    def sender(self) -> TransactionSender:
+        """The one sender of this institution's key: puts, erasure relays and access-log batches all go through it."""
+        return self._sender
+
+    @sender.setter
+    def sender(self, sender: TransactionSender) -> None:
+        self._sender = sender
+        self.access_log.sender = sender  # two senders of one key would race for nonces
+
+    def close(self) -> None:
+        """Send the access entries still pending and stop the batcher's threads."""
+        self.access_log.close()
 
     # ------------------------------------------------------------------------------------------ put
     def put(self, resource: dict[str, Any] | str | bytes | Resource, patient: str, supersedes: bytes | None = None) -> PutResult:
@@ -220,39 +249,17 @@ class RecordService:
 
     # ------------------------------------------------------------------------------------------ get
     def get(self, record_id: bytes, purpose: Purpose = Purpose.TREATMENT) -> RecordRead:
-        """Read a record for ``purpose``: permission at the chain head, verified payload, access logged on chain."""
-        purpose = _single_purpose(purpose)
-        timings: dict[str, float] = {}
-        with _timed(timings, "chain_reads"):
-            try:
-                state, anchor = locate(self.clients, record_id)
-            except RecordErasedError:
-                self.keystore.drop(bytes(record_id))
-                raise
-            category = Category(state.category)
-            if anchor.author != self.address and not self.clients.policy.is_permitted(anchor.patient, self.address, category.bit, int(purpose)):
-                raise AccessDeniedError(f"{self.address} holds no consent of {anchor.patient} covering {category.name} for {purpose.name}")
-        with _timed(timings, "ipfs_fetch_verify"):
-            obj, _ = self.clients.objects.fetch(anchor, timings)
-        with _timed(timings, "decrypt"):
-            wrap = obj.wrap_for(self.address)
-            if wrap is None:
-                stored = self.keystore.get(anchor.record_id)
-                if stored is None or stored.version != obj.version:
-                    raise NoKeyError(f"{self.address} may read record 0x{anchor.record_id.hex()} but holds no key for it: the patient must share it")
-                wrap = stored.wrap
-            payload = decrypt(obj, self.identity.hpke_key, wrap)
-        with _timed(timings, "validate"):
-            resource = parse_payload(obj, payload)
-        with _timed(timings, "log_tx"):
-            try:
-                self.clients.records.log_access(self.sender, [anchor.record_id], purpose)
-            except ContractRevert as exc:
-                raise AccessDeniedError(f"the chain refused to log this access ({exc}); the record is not returned") from exc
-        return RecordRead(
-            record_id=anchor.record_id, version=obj.version, category=category.name, media_type=obj.media_type,
-            resource=resource, anchor=anchor, access_logged=True, timings=timings,
-        )
+        """Read a record for ``purpose``: permission decided locally, verified payload, access logged on chain
+        (the chain's refusal wins) before it is returned."""
+        return self.reader.get(record_id, _single_purpose(purpose))
+
+    async def aget(self, record_id: bytes, purpose: Purpose = Purpose.TREATMENT) -> RecordRead:
+        """`get` for an event loop (the API): no thread is held while the access-log batch is mined."""
+        return await self.reader.aget(record_id, _single_purpose(purpose))
+
+    def get_many(self, requests: list[tuple[bytes, Purpose]]) -> list[RecordRead | RecordError]:
+        """Several reads whose access entries share one transaction; per request, the read or its error."""
+        return self.reader.get_many([(record_id, _single_purpose(purpose)) for record_id, purpose in requests])
 
     # --------------------------------------------------------------------------- key shares, erasure
     def ingest(self, bundle: KeyShareBundle) -> int:
@@ -279,7 +286,9 @@ class RecordService:
         if unpinned:
             self.clients.ipfs.gc()
         self.spool.drop(bytes(record_id))
-        return {"unpinned": unpinned, "wrap_dropped": self.keystore.drop(bytes(record_id))}
+        wrap_dropped = self.keystore.drop(bytes(record_id))
+        self.reader.forget(bytes(record_id))
+        return {"unpinned": unpinned, "wrap_dropped": wrap_dropped}
 
 
 @contextmanager

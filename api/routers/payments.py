@@ -85,7 +85,7 @@ _ROLE_REVERTS = {"NotActiveMember", "NotActivePayer", "NotProgrammePayer", "NotA
 _UNKNOWN_REVERTS = {"UnknownProgramme", "UnknownCard", "UnknownPreAuth", "UnknownClaim"}
 _INPUT_REVERTS = {
     "InvalidAddress", "InvalidName", "InvalidCurrency", "InvalidAmount", "InvalidCode", "InvalidPreAuthValidity", "InvalidExpiry",
-    "UnknownRecord", "RecordPatientMismatch", "PreAuthMismatch", "ClaimExceedsPreAuth", "ExpiredSignature", "UnauthorizedSigner",
+    "UnknownRecord", "RecordPatientMismatch", "EvidenceNotAuthoredByClaimant", "PreAuthMismatch", "ClaimExceedsPreAuth", "ExpiredSignature", "UnauthorizedSigner",
     "ECDSAInvalidSignature", "ECDSAInvalidSignatureLength", "ECDSAInvalidSignatureS", "InvalidAccountNonce",
 }
 

@@ -19,6 +19,7 @@ from ledger.audit.replay import AuditError, AuditOptions, run_audit
 from ledger.audit.report import write_report
 from ledger.chain import Ledger
 from ledger.events import DEFAULT_MAX_BLOCK_RANGE, EventReadError
+from network.kubo import KuboError
 from network.settings import NetworkSettings
 
 app = typer.Typer(help="Audit the ledger: rebuild it from its events and prove every rule held.", no_args_is_help=True)
@@ -42,7 +43,7 @@ def replay(
     settings = NetworkSettings.load(data_dir)
     try:
         ledger = Ledger.open(settings.gateway_url, settings.deployments_file)
-        options = AuditOptions(from_block, to_block, deep, settings.ipfs_url, max_block_range, checkpoint)
+        options = AuditOptions(from_block, to_block, deep, settings.ipfs_url, max_block_range, checkpoint, ipfs_secret=settings.ipfs_api_secret if deep else None)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False) as bar:
             tasks: dict[str, TaskID] = {}
 
@@ -52,7 +53,7 @@ def replay(
                 bar.update(tasks[phase], completed=done, total=max(total, 1))
 
             result = run_audit(ledger, options, progress)
-    except (AuditError, AuditFetchError, LookupError, EventReadError, ValueError) as exc:
+    except (AuditError, AuditFetchError, LookupError, EventReadError, ValueError, KuboError) as exc:
         console.print(f"[red]audit failed:[/red] {exc}")
         raise typer.Exit(2) from None
     except (ConnectionError, OSError) as exc:

@@ -41,7 +41,8 @@ class DeepFigures:
         return dict(self.__dict__)
 
 
-def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block: int, progress: DeepProgress | None = None) -> tuple[list[Violation], DeepFigures]:
+def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block: int, progress: DeepProgress | None = None,
+                    ipfs_secret: str | None = None) -> tuple[list[Violation], DeepFigures]:
     """Violations of payload-integrity and batch-proofs for the records and batches anchored from `judge_from`."""
     from api.records.cid import cid_to_text, payload_cid  # lazy: the record service package is heavy to import
 
@@ -50,7 +51,7 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
     records = sorted((r for r in state.records.values() if r.block >= judge_from), key=lambda r: (r.block, r.record_id))
     batches = sorted((b for b in state.batches.values() if b.block >= judge_from), key=lambda b: (b.block, b.root))
     total = len(records) + len(batches)
-    with IpfsClient(ipfs_url) as ipfs:
+    with IpfsClient(ipfs_url, secret=ipfs_secret) as ipfs:
 
         def check_payload(record_id: str, cid_hex: str, content_hash: str, at: tuple[int, str], header: dict[str, Any] | None, erased: bool) -> bool:
             def flag(text: str) -> None:

@@ -44,6 +44,7 @@ class AuditOptions:
     ipfs_url: str | None = None  # needed with deep
     max_block_range: int = DEFAULT_MAX_BLOCK_RANGE
     checkpoint: Path | None = None
+    ipfs_secret: str | None = field(default=None, repr=False)  # Kubo's RPC secret; None: the client finds it
 
 
 @dataclass
@@ -122,7 +123,7 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
     if options.deep:
         mark = time.perf_counter()
         deep_progress = (lambda done, total: progress("deep", done, total)) if progress else None
-        found, deep_figures = verify_payloads(state, str(options.ipfs_url), judge_from=from_block, block=to_block, progress=deep_progress)
+        found, deep_figures = verify_payloads(state, str(options.ipfs_url), judge_from=from_block, block=to_block, progress=deep_progress, ipfs_secret=options.ipfs_secret)
         end_violations += found
         timings["deep"] = time.perf_counter() - mark
 

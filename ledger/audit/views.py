@@ -2,8 +2,8 @@
 
 A difference means storage changed without the event that should explain it (e.g. `anvil_setStorageAt` on the
 node's private port, a buggy upgrade, a corrupted node). Every member, proposal, consent, patient key and
-delegate, record, batch, programme, empanelment, card, pre-authorisation, claim and escrow the events name is
-compared, plus the counters and the settlement token's supply and escrow balance. Storage no event ever
+delegate, record (its author included), batch, programme, empanelment, card, pre-authorisation, claim and escrow
+the events name is compared, plus the counters and the settlement token's supply and escrow balance. Storage no event ever
 named (e.g. a consent slot for a pair that was never granted) cannot be enumerated; it is caught when it is
 used, because the event that uses it names something the replay never saw.
 """
@@ -75,7 +75,7 @@ def compare_with_views(contracts: ContractSet, state: AuditState, block: int) ->
         cmp.expect(consents, "delegateOf", (patient.address,), patient.delegate or "0x" + "00" * 20, f"delegate of patient {patient.address}", patient.address)
 
     for r in state.records.values():
-        cmp.expect(records, "getRecord", (r.record_id,), (r.patient, r.category, r.anchored_at, r.erased), f"record {r.record_id}", r.record_id)
+        cmp.expect(records, "getRecord", (r.record_id,), (r.patient, r.category, r.anchored_at, r.erased, r.author), f"record {r.record_id}", r.record_id)
     # Batched markers are keyed by leaf; isErased covers records anchored on their own only.
     for leaf, (record_id, _patient, root, _block) in state.erased_batched.items():
         cmp.expect(records, "isBatchedLeafErased", (leaf,), True, f"erasure marker of batched record {record_id} (leaf {leaf}, erased in batch {root})", record_id)

@@ -24,6 +24,7 @@ _MEMBER = keccak(text="member(address)")[:4]
 _MEMBER_TUPLE = "(string,bytes2,uint8,bytes,string,uint8,uint64,uint64)"
 _STATUS_WORDS = {0: "is not a consortium member", 2: "is a suspended consortium member"}
 ZERO_ADDRESS = "0x" + "00" * 20
+ALLOWED_TYPED_TRANSACTIONS = frozenset({1, 2})
 
 
 @dataclass(frozen=True)
@@ -42,24 +43,38 @@ def decode_raw_transaction(raw_hex: object) -> DecodedTransaction:
         raise RpcRefusal(INVALID_PARAMS, "eth_sendRawTransaction expects one 0x-prefixed hex string")
     try:
         raw = HexBytes(raw_hex)
-        sender = Account.recover_transaction(raw_hex)
+        sender = to_checksum_address(Account.recover_transaction(raw_hex))
         if raw and raw[0] <= 0x7F:
+            _refuse_type(sender, raw[0])
             fields = TypedTransaction.from_bytes(raw).as_dict()
             gas_price = int(fields.get("maxFeePerGas", fields.get("gasPrice", 0)))
         else:
             fields = rlp.decode(raw, LegacyTransaction).as_dict()
             gas_price = int(fields["gasPrice"])
+            if int(fields["v"]) in (27, 28):
+                raise RpcRefusal(TRANSACTION_REFUSED, f"transaction from {sender} refused: it has no EIP-155 replay protection; sign it with the chain id")
+    except RpcRefusal:
+        raise
     except Exception as exc:  # noqa: BLE001 - every decoding failure is the client's malformed input
         raise RpcRefusal(INVALID_PARAMS, f"malformed signed transaction: {exc}") from None
     to = fields.get("to") or b""
     return DecodedTransaction(
-        sender=to_checksum_address(sender),
+        sender=sender,
         target=to_checksum_address(bytes(to)) if to else ZERO_ADDRESS,
         value=int(fields.get("value", 0)),
         gas_price=gas_price,
         gas_limit=int(fields.get("gas", 0)),
         payload=bytes(fields.get("data", b"")),
     )
+
+
+def _refuse_type(sender: str, tx_type: int) -> None:
+    """Only access-list (1) and fee-market (2) typed transactions enter. A set-code transaction (EIP-7702, type 4)
+    carries authorisations that would give code to accounts the registry never admitted, whoever relays it;
+    blob transactions (type 3) have no use here."""
+    if tx_type not in ALLOWED_TYPED_TRANSACTIONS:
+        what = {3: "blob transactions (EIP-4844, type 3)", 4: "set-code transactions (EIP-7702, type 4)"}.get(tx_type, f"transactions of type {tx_type}")
+        raise RpcRefusal(TRANSACTION_REFUSED, f"transaction from {sender} refused: {what} are not accepted on this network")
 
 
 async def check_transaction_allowed(upstream: Upstream, registry: str | None, tx: DecodedTransaction) -> None:

@@ -7,15 +7,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+from eth_account.signers.local import LocalAccount
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from network.gateway.admission import check_transaction_allowed, decode_raw_transaction
-from network.gateway.durability import DurableSnapshots
 from network.gateway.errors import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
@@ -23,8 +25,8 @@ from network.gateway.errors import (
     RpcRefusal,
     error_response,
 )
-from network.gateway.funding import MemberFunding
-from network.gateway.policy import refusal_reason
+from network.gateway.funding import MemberFunding, SetBalancePayer, TransferPayer
+from network.gateway.policy import params_refusal, refusal_reason
 from network.gateway.upstream import Upstream
 
 MAX_BATCH = 1000
@@ -54,11 +56,10 @@ class RegistryLocator:
 
 
 class Gateway:
-    def __init__(self, upstream: Upstream, registry: RegistryLocator, snapshots: DurableSnapshots) -> None:
+    def __init__(self, upstream: Upstream, registry: RegistryLocator, funding: MemberFunding) -> None:
         self.upstream = upstream
         self.registry = registry
-        self.snapshots = snapshots
-        self.funding = MemberFunding(upstream)
+        self.funding = funding
 
     async def handle_batch(self, requests: list[Any]) -> list[dict[str, Any]]:
         """Plain reads go upstream as one batch (replays make thousands of them); the rest one by one, in order."""
@@ -96,6 +97,9 @@ class Gateway:
         reason = refusal_reason(method)
         if reason is not None:
             raise RpcRefusal(METHOD_NOT_FOUND, reason)
+        reason = params_refusal(method, params)
+        if reason is not None:
+            raise RpcRefusal(INVALID_PARAMS, reason)
         forwarded = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         if method == "eth_accounts":
             return {"jsonrpc": "2.0", "id": request_id, "result": []}  # the node holds no client accounts
@@ -108,14 +112,10 @@ class Gateway:
             tx = decode_raw_transaction(params[0] if len(params) == 1 else None)
             await check_transaction_allowed(self.upstream, registry, tx)
             await self.funding.ensure_funded(tx.sender)
-        reply = await self.upstream.forward(forwarded)
-        if method == "eth_getTransactionReceipt" and isinstance(reply.get("result"), dict):
-            receipt = reply["result"]
-            await self.snapshots.ensure(int(receipt["blockNumber"], 16), receipt["blockHash"])
-        return reply
+        return await self.upstream.forward(forwarded)
 
 
-# Methods the gateway must see one at a time: it checks, funds or persists around them.
+# Methods the gateway must see one at a time: it checks or funds around them (a receipt may show an admission).
 _INSPECTED = frozenset({"eth_sendRawTransaction", "eth_estimateGas", "eth_getTransactionReceipt", "eth_accounts"})
 
 
@@ -127,6 +127,7 @@ def _is_plain_read(request: Any) -> bool:
         and isinstance(request.get("params", []), list)
         and request["method"] not in _INSPECTED
         and refusal_reason(request["method"]) is None
+        and params_refusal(request["method"], request.get("params", [])) is None
         and isinstance(request.get("id"), (int, str))
     )
 
@@ -135,9 +136,12 @@ def _forwardable(request: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request["id"], "method": request["method"], "params": request.get("params", [])}
 
 
-def create_app(upstream_url: str, deployments_file: Path, durable_state_file: Path, max_request_bytes: int) -> Starlette:
+def create_app(upstream_url: str, deployments_file: Path, max_request_bytes: int, funding_account: LocalAccount | None) -> Starlette:
+    """The gateway in front of the node at `upstream_url`. Members' top-ups are transfers signed by
+    `funding_account` (geth), or `anvil_setBalance` when it is None (anvil). Durability is the node's own."""
     upstream = Upstream(upstream_url)
-    gateway = Gateway(upstream, RegistryLocator(deployments_file), DurableSnapshots(upstream, durable_state_file))
+    payer = SetBalancePayer(upstream) if funding_account is None else TransferPayer(upstream, funding_account)
+    gateway = Gateway(upstream, RegistryLocator(deployments_file), MemberFunding(upstream, payer))
 
     async def rpc(request: Request) -> Response:
         declared = request.headers.get("content-length")
@@ -149,9 +153,11 @@ def create_app(upstream_url: str, deployments_file: Path, durable_state_file: Pa
             if len(body) > max_request_bytes:
                 return JSONResponse(error_response(None, REQUEST_TOO_LARGE, f"request body larger than {max_request_bytes} bytes"), status_code=413)
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse(error_response(None, PARSE_ERROR, "parse error: the body is not valid JSON"))
+            # orjson, not json: the stdlib scanner overflows the C stack on deep nesting once py_ecc has raised the
+            # recursion limit (a 200 KB body killed the process); orjson refuses nesting beyond 1,024 levels.
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return JSONResponse(error_response(None, PARSE_ERROR, f"parse error: the body is not valid JSON (nesting is limited to 1,024 levels): {exc}"))
         if isinstance(payload, list):
             if not payload:
                 return JSONResponse(error_response(None, INVALID_REQUEST, "empty batch"))

@@ -52,6 +52,11 @@ OPERATOR_PREFIXES: tuple[str, ...] = ("anvil_", "evm_", "hardhat_", "debug_", "a
 NODE_SIGNING_METHODS: frozenset[str] = frozenset({"eth_sendTransaction", "eth_sign", "eth_signTransaction", "eth_signTypedData_v4"})
 
 
+# Simulation methods and the position of their state-override / block-override parameters. Overrides turn the
+# node into a free simulator of arbitrary state for anyone who can reach the door, so clients may not send them.
+OVERRIDE_PARAMS: dict[str, tuple[int, ...]] = {"eth_call": (2, 3), "eth_estimateGas": (2, 3), "eth_createAccessList": (2, 3)}
+
+
 def refusal_reason(method: str) -> str | None:
     """None when `method` may pass; otherwise a sentence saying why it may not."""
     if method in ALLOWED_METHODS:
@@ -61,3 +66,12 @@ def refusal_reason(method: str) -> str | None:
     if method.startswith(OPERATOR_PREFIXES):
         return f"method {method} is operator-only and not available through the permissioning gateway"
     return f"method {method} is not available through the permissioning gateway"
+
+
+def params_refusal(method: str, params: list[object]) -> str | None:
+    """None when an allowed method's parameters may pass; otherwise why not (state or block overrides)."""
+    for position in OVERRIDE_PARAMS.get(method, ()):
+        if len(params) > position and params[position] not in (None, {}):
+            kind = "state" if position == 2 else "block"
+            return f"{method} with {kind} overrides is refused: the permissioning gateway simulates only the chain as it is"
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from eth_account.messages import encode_defunct
 from fastapi import FastAPI
 
 from crypto import HpkePrivateKey, Identity
-from ledger.registry import ConsortiumRegistry, MemberApplication
-from tests.conftest import RunningNetwork, throwaway_account
+from tests.conftest import RunningNetwork
+from tests.support.chain_clock import chain_now
+from tests.support.members import admit_member
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -31,14 +31,8 @@ class Member:
 
 
 def admit(net: RunningNetwork, label: str, name: str, country: str, roles: list[str]) -> Member:
-    """Admit a member by a 2-of-3 governor vote, with a real HPKE key (as in tests/ledger/test_wrappers.py)."""
-    ledger = net.ledger()
-    registry = ConsortiumRegistry(ledger)
-    identity = Identity(account=throwaway_account(label), hpke_key=HpkePrivateKey.generate())
-    application = MemberApplication(address=identity.address, name=name, country=country, roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes())
-    proposal = registry.propose_admission(ledger.sender(net.governors[0]), application)
-    registry.approve(ledger.sender(net.governors[1]), proposal)
-    return Member(identity, name, country)
+    """The member `label`, admitted once per network by a 2-of-3 governor vote, with a real HPKE key."""
+    return Member(admit_member(net, label, name, country, roles), name, country)
 
 
 @dataclass
@@ -51,10 +45,8 @@ class ApiWorld:
     tokens: dict[str, str]
     data_dir: Path
     _clients: list[httpx.Client] = field(default_factory=list)
-    finished: bool = False
 
     def client(self, token: str | None = None) -> httpx.Client:
-        assert not self.finished, "the API world was torn down after the last tests/api test; keep tests/api tests together"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.Client(base_url=self.url, headers=headers, timeout=60)
         self._clients.append(client)
@@ -96,8 +88,12 @@ class ApiWorld:
         assert relayed.status_code == 200, relayed.text
         return dict(relayed.json())
 
+    def now(self) -> int:
+        """The chain's time (tests date consents and cards from it, never from the wall clock)."""
+        return chain_now(self.net.w3)
+
     def grant(self, patient: Identity, grantee: str, categories: list[str], purposes: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-        now = int(time.time())
+        now = self.now()
         body = {"action": "grant", "patient": patient.address, "grantee": grantee, "categories": categories, "purposes": purposes or ["TREATMENT"], "valid_from": now - 60, "valid_until": now + 3600, **extra}
         return self.relay_signed(patient, body)
 

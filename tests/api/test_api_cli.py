@@ -67,6 +67,7 @@ def test_serve_runs_the_api_for_a_member_key(api: ApiWorld, tmp_path: Path) -> N
     s = api.net.settings
     env = {
         **os.environ, "HEALTHSILK_MEMBER_PASSWORD": "s3cret", "HEALTHSILK_API_GATEWAY_URL": s.gateway_url, "HEALTHSILK_API_DEPLOYMENTS_FILE": str(s.deployments_file),
+        "HEALTHSILK_IPFS_API_SECRET_FILE": str(s.ipfs_api_secret_file),
         "HEALTHSILK_IPFS_API": s.ipfs_url, "HEALTHSILK_API_DATA_DIR": str(tmp_path / "api"),
     }
     process = subprocess.Popen([sys.executable, "-c", "from api.cli import app; app()", "serve", "--member-key", str(key), "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -79,8 +79,8 @@ def payer_http(payer: Payer) -> Iterator[httpx.Client]:
         yield client
 
 
-def issue_card(payer_http: httpx.Client, programme_id: int, patient: str, **extra: Any) -> int:
-    answer = payer_http.post(f"/v1/payments/programmes/{programme_id}/cards", json={"patient": patient, "annual_limit": 0, "valid_until": int(time.time()) + YEAR, **extra})
+def issue_card(api: ApiWorld, payer_http: httpx.Client, programme_id: int, patient: str, **extra: Any) -> int:
+    answer = payer_http.post(f"/v1/payments/programmes/{programme_id}/cards", json={"patient": patient, "annual_limit": 0, "valid_until": api.now() + YEAR, **extra})
     assert answer.status_code == 201, answer.text
     return int(answer.json()["card_id"])
 
@@ -91,7 +91,7 @@ def submit_claim(api: ApiWorld, card_id: int, record_id: str, amount: int = 150_
 
 def test_claim_is_confirmed_by_the_patient_and_paid(api: ApiWorld, payer: Payer, payer_http: httpx.Client) -> None:
     patient, record = api.patient_with_record()
-    card_id = issue_card(payer_http, payer.programme_id, patient.address)
+    card_id = issue_card(api, payer_http, payer.programme_id, patient.address)
     provider = api.as_scope("all")
     eligibility = provider.get(f"/v1/payments/cards/{card_id}/eligibility").json()
     assert eligibility == {"card_id": card_id, "eligible": True, "remaining": 1_000_000, "valid_until": eligibility["valid_until"]}
@@ -158,18 +158,18 @@ def test_only_the_programme_payer_administers_it(api: ApiWorld, payer: Payer, pa
     assert not_payer["error"] == "NotActivePayer"
     assert assert_problem(provider.post(f"/v1/payments/programmes/{payer.programme_id}/escrow", json={"amount": 5}), 403)["error"] == "NotProgrammePayer"
     patient = api.new_patient(register=False)
-    assert assert_problem(provider.post(f"/v1/payments/programmes/{payer.programme_id}/cards", json={"patient": patient.address, "valid_until": int(time.time()) + YEAR}), 403)["error"] == "NotProgrammePayer"
+    assert assert_problem(provider.post(f"/v1/payments/programmes/{payer.programme_id}/cards", json={"patient": patient.address, "valid_until": api.now() + YEAR}), 403)["error"] == "NotProgrammePayer"
     assert_problem(api.as_scope("read").post(f"/v1/payments/programmes/{payer.programme_id}/escrow", json={"amount": 5}), 403)  # scope write needed
     assert_problem(payer_http.post("/v1/payments/programmes", json={**PROGRAMME, "currency": "kzt"}), 422)
     assert_problem(payer_http.get("/v1/payments/programmes/999999/statement"), 404)
     assert assert_problem(payer_http.post("/v1/payments/cards/999999/suspend"), 404)["error"] == "UnknownCard"
 
-    card_id = issue_card(payer_http, payer.programme_id, patient.address, annual_limit=50_000)
-    assert assert_problem(payer_http.post(f"/v1/payments/programmes/{payer.programme_id}/cards", json={"patient": patient.address, "valid_until": int(time.time()) + YEAR}), 409)["error"] == "CardAlreadyIssued"
+    card_id = issue_card(api, payer_http, payer.programme_id, patient.address, annual_limit=50_000)
+    assert assert_problem(payer_http.post(f"/v1/payments/programmes/{payer.programme_id}/cards", json={"patient": patient.address, "valid_until": api.now() + YEAR}), 409)["error"] == "CardAlreadyIssued"
     assert payer_http.post(f"/v1/payments/cards/{card_id}/suspend").json()["status"] == "SUSPENDED"
     assert api.as_scope("read").get(f"/v1/payments/cards/{card_id}/eligibility").json()["eligible"] is False
     assert payer_http.post(f"/v1/payments/cards/{card_id}/reactivate").json()["status"] == "ACTIVE"
-    renewed = payer_http.post(f"/v1/payments/cards/{card_id}/renew", json={"annual_limit": 80_000, "valid_until": int(time.time()) + 2 * YEAR})
+    renewed = payer_http.post(f"/v1/payments/cards/{card_id}/renew", json={"annual_limit": 80_000, "valid_until": api.now() + 2 * YEAR})
     assert renewed.status_code == 200 and renewed.json()["annual_limit"] == 80_000, renewed.text
 
     # A pre-authorisation at or above the threshold waits for the payer.
@@ -180,12 +180,12 @@ def test_only_the_programme_payer_administers_it(api: ApiWorld, payer: Payer, pa
 
 def test_pending_pre_auth_is_decided_by_the_payer(api: ApiWorld, payer: Payer, payer_http: httpx.Client) -> None:
     patient = api.new_patient(register=False)
-    card_id = issue_card(payer_http, payer.programme_id, patient.address)
+    card_id = issue_card(api, payer_http, payer.programme_id, patient.address)
     provider = api.as_scope("write")
     pending = provider.post("/v1/payments/pre-auths", json={"card_id": card_id, "package_code": "CARDIAC-SURGERY", "amount": 500_000}).json()
     assert pending["auto_approved"] is False and pending["status"] == "REQUESTED" and pending["expires_at"] == 0
-    assert assert_problem(provider.post(f"/v1/payments/pre-auths/{pending['pre_auth_id']}/approve", json={"expires_at": int(time.time()) + 86400}), 403)["error"] == "NotProgrammePayer"
-    approved = payer_http.post(f"/v1/payments/pre-auths/{pending['pre_auth_id']}/approve", json={"expires_at": int(time.time()) + 86400})
+    assert assert_problem(provider.post(f"/v1/payments/pre-auths/{pending['pre_auth_id']}/approve", json={"expires_at": api.now() + 86400}), 403)["error"] == "NotProgrammePayer"
+    approved = payer_http.post(f"/v1/payments/pre-auths/{pending['pre_auth_id']}/approve", json={"expires_at": api.now() + 86400})
     assert approved.status_code == 200 and approved.json()["status"] == "APPROVED", approved.text
     second = provider.post("/v1/payments/pre-auths", json={"card_id": card_id, "package_code": "REHAB", "amount": 300_000}).json()
     rejected = payer_http.post(f"/v1/payments/pre-auths/{second['pre_auth_id']}/reject", json={"reason_code": 7})
@@ -194,12 +194,12 @@ def test_pending_pre_auth_is_decided_by_the_payer(api: ApiWorld, payer: Payer, p
 
 def test_claims_need_an_empanelled_provider_and_consented_evidence(api: ApiWorld, payer: Payer, payer_http: httpx.Client) -> None:
     patient, record = api.patient_with_record()
-    card_id = issue_card(payer_http, payer.programme_id, patient.address)
+    card_id = issue_card(api, payer_http, payer.programme_id, patient.address)
 
     # Another programme of the same payer, where the hospital is not empanelled.
     other = payer_http.post("/v1/payments/programmes", json={**PROGRAMME, "name": "Benin-Kazakhstan pilot"})
     assert other.status_code == 201, other.text
-    other_card = issue_card(payer_http, other.json()["programme_id"], patient.address)
+    other_card = issue_card(api, payer_http, other.json()["programme_id"], patient.address)
     assert assert_problem(submit_claim(api, other_card, record["record_id"]), 403)["error"] == "NotEmpanelled"
     cards = api.as_patient(patient).get(f"/v1/patients/{patient.address}/cards").json()
     assert sorted(c["card_id"] for c in cards) == sorted([card_id, other_card])
@@ -212,7 +212,7 @@ def test_claims_need_an_empanelled_provider_and_consented_evidence(api: ApiWorld
     assert api.as_patient(patient).get(f"/v1/patients/{patient.address}/claims").json() == []
 
     # A claim on the stranger's own card: our patient can neither read nor confirm it.
-    strangers_card = issue_card(payer_http, payer.programme_id, stranger.address)
+    strangers_card = issue_card(api, payer_http, payer.programme_id, stranger.address)
     claim = submit_claim(api, strangers_card, strangers_record["record_id"])
     assert claim.status_code == 201, claim.text
     claim_id = claim.json()["claim_id"]

@@ -9,7 +9,6 @@ Plus the operator-port helpers the tamper tests use.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from ledger.records import RecordRegistry
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
+from tests.support.chain_clock import chain_now
 
 DAY, YEAR = 86_400, 365 * 86_400
 ALL_CATEGORIES = sum(c.bit for c in Category)
@@ -84,7 +84,7 @@ def relay(ledger: Ledger, net: RunningNetwork, message, signer: Identity) -> Non
 
 
 def grant(ledger: Ledger, net: RunningNetwork, patient: Identity, grantee: str, categories: int, purposes: int) -> None:
-    now = int(time.time())
+    now = chain_now(ledger.w3)
     terms = ConsentTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 60, valid_until=now + YEAR)
     relay(ledger, net, ConsentLedger(ledger).grant_message(patient.address, terms, deadline=now + 600), patient)
 
@@ -99,7 +99,7 @@ def build_audit_world(net: RunningNetwork, data_root: Path) -> AuditWorld:
     admit(ledger, net, payer, "Kazakhstan Social Health Insurance Fund", "KZ", ["PAYER"])
 
     alice, bob, carer = identity("alice"), identity("bob"), identity("carer")
-    deadline = int(time.time()) + 600
+    deadline = chain_now(ledger.w3) + 600
     for patient in (alice, bob):
         relay(ledger, net, consents.register_message(patient.address, patient.hpke_public_key.to_bytes(), deadline), patient)
     relay(ledger, net, consents.delegate_message(alice.address, carer.address, deadline), alice)
@@ -149,7 +149,7 @@ def build_audit_world(net: RunningNetwork, data_root: Path) -> AuditWorld:
     payments.reject_claim(pay, rejected, 7)
     payments.disburse_cash(pay, card_bob, "TRAVEL", 15_000)
     payments.withdraw_escrow(pay, programme_id, 100_000)
-    relay(ledger, net, consents.revoke_message(bob.address, hospital_id.address, int(time.time()) + 600), bob)
+    relay(ledger, net, consents.revoke_message(bob.address, hospital_id.address, chain_now(ledger.w3) + 600), bob)
 
     return AuditWorld(
         net=net, ledger=ledger, hospital=hospital, clinic=clinic, emergency=emergency, payer=payer, alice=alice, bob=bob, carer=carer,

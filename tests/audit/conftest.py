@@ -9,16 +9,17 @@ import pytest
 from audit_world import AuditWorld, build_audit_world
 
 from tests.conftest import RunningNetwork
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 
 @pytest.fixture(scope="module")
 def audit_world(local_network: RunningNetwork, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditWorld]:
     operator = local_network.operator_w3
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     try:
         yield build_audit_world(local_network, tmp_path_factory.mktemp("audit-world"))
     finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        revert_snapshot(operator, snapshot)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 
 import pytest
 from audit_world import AuditWorld, find_base_slot, mapping_slot, read_slot, write_slot
@@ -19,6 +18,7 @@ from ledger.audit import AuditOptions, AuditResult, run_audit
 from ledger.merkle import BatchRecord, RecordBatch
 from ledger.records import NewRecord, RecordRegistry
 from ledger.vocabulary import Category, Purpose
+from tests.support.chain_clock import chain_now
 
 MANIFEST = b"\x01\x55\x12\x20" + b"\x09" * 32  # a binary CID; only --deep reads manifests
 
@@ -54,7 +54,7 @@ class Batches:
     def erase(self, batch: RecordBatch, index: int) -> int:
         """The patient signs RequestErasure; a governor relays it (a patient sends no transactions)."""
         record = batch.records[index]
-        message = self.registry.erasure_message(record.patient, record.record_id, deadline=int(time.time()) + 600)
+        message = self.registry.erasure_message(record.patient, record.record_id, deadline=chain_now(self.world.ledger.w3) + 600)
         signature = message.sign(self.world.alice.account)
         m = message.message
         function = self.fns.requestBatchedErasureBySig(batch.root, record.as_tuple(), batch.proof(index), m["nonce"], m["deadline"], signature)

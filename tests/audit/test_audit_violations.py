@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -24,11 +23,13 @@ from api.records.service import RecordService
 from ledger.audit import AuditOptions, AuditResult, run_audit
 from ledger.audit.violations import Violation
 from ledger.consent import ConsentLedger
+from ledger.errors import ContractRevert
 from ledger.payments import HealthCardPayments
 from ledger.records import NewRecord, RecordRegistry
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.vocabulary import Category, Purpose
 from network.ipfs_client import IpfsClient
+from tests.support.chain_clock import chain_now
 
 STATUS_SHIFT = 24  # the status byte in a ConsentPolicy word and in a MemberRecord's first slot
 
@@ -116,7 +117,7 @@ def test_storage_changed_without_events_is_caught(world: AuditWorld, target: str
 
 
 def _revoke(world: AuditWorld, patient, grantee: str) -> None:  # type: ignore[no-untyped-def]
-    relay(world.ledger, world.net, ConsentLedger(world.ledger).revoke_message(patient.address, grantee, int(time.time()) + 600), patient)
+    relay(world.ledger, world.net, ConsentLedger(world.ledger).revoke_message(patient.address, grantee, chain_now(world.ledger.w3) + 600), patient)
 
 
 def _anchor(world: AuditWorld, author, patient: str, category: Category) -> int:  # type: ignore[no-untyped-def]
@@ -203,13 +204,25 @@ def test_votes_below_quorum_are_caught(world: AuditWorld) -> None:
 
 
 def test_claim_rules_are_caught(world: AuditWorld) -> None:
-    """The claimant is not the evidence's author (the contracts allow it: the audit is the check), and a claim is
-    paid as confirmed although the patient never confirmed it (its flag set in storage)."""
+    """The claimant is not the evidence's author, and a claim is paid as confirmed although the patient never
+    confirmed it (its flag set in storage). HealthCardPayments refuses a claim on a colleague's record, so for one
+    transaction the record's word names the claimant as author (its author index); the audit is the second line."""
     t, w = Tamper(world), world
     payments, ledger = HealthCardPayments(w.ledger), w.ledger
-    pay = ledger.sender(w.payer.account)
+    pay, clinic = ledger.sender(w.payer.account), ledger.sender(w.clinic.identity.account)
     payments.set_empanelled(pay, w.programme_id, w.clinic.address)
-    foreign = payments.submit_claim(ledger.sender(w.clinic.identity.account), w.card_alice, w.alice_records[2], "ECG-SECOND-READ", 5_000)
+    colleagues = w.alice_records[2]  # the hospital's ECG of alice; the clinic holds alice's ECG consent
+    with pytest.raises(ContractRevert) as refused:
+        payments.submit_claim(clinic, w.card_alice, colleagues, "ECG-SECOND-READ", 5_000)
+    assert refused.value.name == "EvidenceNotAuthoredByClaimant", refused.value
+    clinic_index = RecordRegistry(w.ledger).author_index(w.clinic.address)  # the clinic anchored records of its own
+    assert clinic_index != 0
+    base = find_base_slot(t.operator, t.records, ["bytes32"], [colleagues], lambda word: word & (2**160 - 1) == int(w.alice.address, 16))
+    slot = mapping_slot(["bytes32"], [colleagues], base)
+    saved = read_slot(t.operator, t.records, slot)
+    write_slot(t.operator, t.records, slot, (saved & ~((2**32 - 1) << 216)) | (clinic_index << 216))  # author index: bits 216-247
+    foreign = payments.submit_claim(clinic, w.card_alice, colleagues, "ECG-SECOND-READ", 5_000)
+    write_slot(t.operator, t.records, slot, saved)  # put the author back: the views look innocent
 
     unconfirmed = payments.submit_claim(ledger.sender(w.hospital.identity.account), w.card_alice, w.alice_records[0], "LAB-RECHECK", 10_000)
     base = find_base_slot(t.operator, t.payments, ["uint64"], [unconfirmed], lambda word: word & (2**160 - 1) == int(w.hospital.address, 16))

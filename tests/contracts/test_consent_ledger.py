@@ -9,7 +9,6 @@ Every refusal is mined where possible (no gas estimation) and followed by a chec
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from ledger.transactions import TransactionSender, revert_data
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
 from tests.support.rpc import rpc
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 CLINIC = throwaway_account("consent-ledger/clinic")  # PROVIDER member: the usual relayer and grantee
 LAB = throwaway_account("consent-ledger/lab")  # PROVIDER member: a second grantee
@@ -60,7 +60,7 @@ def members(local_network: RunningNetwork) -> Iterator[None]:
     # Let the gateway fund the governors before the snapshot (it funds on the first gas request it sees).
     rpc(local_network.settings.gateway_url, "eth_estimateGas", [{"from": governor, "to": governor}])
     operator = local_network.operator_w3
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     try:
         ledger = local_network.ledger()
         admit(ledger, local_network.governors, [(CLINIC, "PROVIDER"), (LAB, "PROVIDER")])
@@ -68,11 +68,7 @@ def members(local_network: RunningNetwork) -> Iterator[None]:
         assert all(ledger.w3.eth.get_balance(a.address) > 0 for a in (CLINIC, LAB))
         yield
     finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-        # evm_revert also rewinds anvil's clock to the snapshot; bring it back to wall-clock time so later
-        # modules that date consents with time.time() are not left behind by this module's duration.
-        latest = int(operator.eth.get_block("latest")["timestamp"])
-        operator.provider.make_request("evm_setTime", [max(int(time.time()), latest)])  # type: ignore[arg-type]
+        revert_snapshot(operator, snapshot)
 
 
 def admit(ledger: Ledger, governors: list[LocalAccount], accounts: list[tuple[LocalAccount, str]]) -> None:
@@ -539,12 +535,14 @@ def test_is_permitted_truth_table_for_categories_and_purposes(world: World) -> N
 def test_is_permitted_validity_window_edges(world: World) -> None:
     patient = new_patient("window")
     start = world.now()
+    # Pin the grant's own block time, so the edges below lie after it however long the grant took to send.
+    world.operator("evm_setNextBlockTimestamp", [start + 1])
     world.grant(patient, world.terms(valid_from=start + 100, valid_until=start + 200))
-    # validFrom is inclusive, validUntil exclusive: mine blocks at the exact edges and ask at each.
+    # validFrom is inclusive, validUntil exclusive: mine blocks at the exact edges and ask at each, at that block.
     for timestamp, expected in ((start + 99, False), (start + 100, True), (start + 199, True), (start + 200, False)):
         world.operator("evm_mine", [timestamp])
         assert world.now() == timestamp
-        assert world.permitted(patient.address, CLINIC.address, ECG, TREATMENT) is expected, timestamp
+        assert world.permitted(patient.address, CLINIC.address, ECG, TREATMENT, world.w3.eth.block_number) is expected, timestamp
 
 
 def test_is_permitted_ignores_the_data_period(world: World) -> None:

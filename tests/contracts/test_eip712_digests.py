@@ -9,7 +9,6 @@ instead. No transaction is sent by the properties; the module admits one provide
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.transactions import TransactionSender
 from tests.conftest import RunningNetwork, throwaway_account
 from tests.support.rpc import rpc
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 FAST = settings(max_examples=20, deadline=None)
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -97,7 +97,7 @@ def signing(local_network: RunningNetwork) -> Iterator[Signing]:
     governor = local_network.governors[0].address
     rpc(local_network.settings.gateway_url, "eth_estimateGas", [{"from": governor, "to": governor}])  # fund before the snapshot
     operator = local_network.operator_w3
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     try:
         ledger = local_network.ledger()
         registry = ConsortiumRegistry(ledger)
@@ -112,11 +112,7 @@ def signing(local_network: RunningNetwork) -> Iterator[Signing]:
         separators = {"ConsentLedger": bytes(consent.functions.DOMAIN_SEPARATOR().call()), "RecordRegistry": bytes(records.functions.DOMAIN_SEPARATOR().call())}
         yield Signing(ledger, consent, records, clinic, base, Domain.of(consent), Domain.of(records), separators)
     finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-        # evm_revert also rewinds anvil's clock to the snapshot; bring it back to wall-clock time so later
-        # modules that date consents with time.time() are not left behind by this module's duration.
-        latest = int(operator.eth.get_block("latest")["timestamp"])
-        operator.provider.make_request("evm_setTime", [max(int(time.time()), latest)])  # type: ignore[arg-type]
+        revert_snapshot(operator, snapshot)
 
 
 def _upload(domain: Domain, record: tuple[Any, ...], author: str, nonce: int, deadline: int) -> TypedMessage:

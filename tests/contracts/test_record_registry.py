@@ -9,7 +9,6 @@ estimation and followed by a check that the state the call could touch is unchan
 from __future__ import annotations
 
 import dataclasses
-import time
 from functools import cached_property
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from ledger.transactions import TransactionSender, revert_data
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
 from tests.support.rpc import rpc
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 CLINIC = throwaway_account("record-registry/clinic")  # PROVIDER: anchors records
 LAB = throwaway_account("record-registry/lab")  # PROVIDER: a reader / second author
@@ -59,7 +59,7 @@ def members(local_network: RunningNetwork) -> Iterator[None]:
     # Let the gateway fund the governors before the snapshot (it funds on the first gas request it sees).
     rpc(local_network.settings.gateway_url, "eth_estimateGas", [{"from": governor, "to": governor}])
     operator = local_network.operator_w3
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     try:
         ledger = local_network.ledger()
         registry = ConsortiumRegistry(ledger)
@@ -74,11 +74,7 @@ def members(local_network: RunningNetwork) -> Iterator[None]:
         assert all(ledger.w3.eth.get_balance(a.address) > 0 for a, _ in admissions)
         yield
     finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-        # evm_revert also rewinds anvil's clock to the snapshot; bring it back to wall-clock time so later
-        # modules that date consents with time.time() are not left behind by this module's duration.
-        latest = int(operator.eth.get_block("latest")["timestamp"])
-        operator.provider.make_request("evm_setTime", [max(int(time.time()), latest)])  # type: ignore[arg-type]
+        revert_snapshot(operator, snapshot)
 
 
 def raw_transaction(w3: Web3, account: LocalAccount, function: ContractFunction, nonce: int | None = None) -> bytes:
@@ -267,7 +263,7 @@ def test_views_and_limits(world: World) -> None:
     assert f.consentLedger().call() == world.consents.contract.address
     assert (f.MAX_CID_LENGTH().call(), f.MAX_BATCH_SIZE().call()) == (128, 1024)
     unknown = keccak(text="unknown")
-    assert tuple(f.getRecord(unknown).call()) == (ZERO, 0, 0, False) and not f.isErased(unknown).call()
+    assert tuple(f.getRecord(unknown).call()) == (ZERO, 0, 0, False, ZERO) and not f.isErased(unknown).call()
     assert tuple(f.getBatch(unknown).call()) == (ZERO, 0, 0)
 
 
@@ -287,7 +283,7 @@ def test_anchor_record_under_consent_emits_everything(world: World) -> None:
         "contentHash": new[3], "cid": new[4], "supersedes": ZERO32, "consentId": cid,
     }]
     block = world.w3.eth.get_block(receipt["blockNumber"])
-    assert tuple(world.fns.getRecord(new[0]).call()) == (patient.address, ECG, block["timestamp"], False)
+    assert tuple(world.fns.getRecord(new[0]).call()) == (patient.address, ECG, block["timestamp"], False, CLINIC.address)
     assert not world.fns.isErased(new[0]).call()
 
 
@@ -690,7 +686,7 @@ def test_batched_erasure_direct_and_by_signature(world: World) -> None:
     f = world.fns
     assert f.isBatchedRecordErased(a0.as_tuple()).call() and not f.isBatchedRecordErased(records[2].as_tuple()).call()
     assert f.isBatchedLeafErased(f.batchLeaf(a0.as_entry()).call()).call()
-    assert not f.isErased(a0.record_id).call() and tuple(f.getRecord(a0.record_id).call()) == (ZERO, 0, 0, False), "isErased is for records anchored on their own"
+    assert not f.isErased(a0.record_id).call() and tuple(f.getRecord(a0.record_id).call()) == (ZERO, 0, 0, False, ZERO), "isErased is for records anchored on their own"
     expect(world.direct_refusal(alice, world.fns.requestBatchedErasure(batch.root, a0.as_tuple(), batch.proof(0))), "RecordIsErased", recordId=a0.record_id)
     expect(world.mined_refusal(LAB, world.fns.batchedRecordAccessed(batch.root, a0.as_tuple(), batch.proof(0), TREATMENT)), "RecordIsErased", recordId=a0.record_id)
 

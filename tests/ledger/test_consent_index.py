@@ -23,6 +23,7 @@ from ledger.errors import ContractRevert, TransactionFailed
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 IS_PERMITTED = keccak(text="isPermitted(address,address,uint16,uint8)")[:4]
 RPC_BATCH = 100
@@ -273,14 +274,14 @@ def test_stale_checkpoint_after_a_revert_is_detected(chain: RunningNetwork, tmp_
     first, second = scenario.patients[0], scenario.patients[1]
     grantee = scenario.grantees[2]
     now = scenario.head_timestamp()
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     assert scenario.grant(first, grantee, Category.ECG.bit, int(Purpose.TREATMENT), now - 60, now + 3600)
     live = ConsentIndex.open(scenario.ledger)
     checkpoint = live.save_checkpoint(tmp_path / "index.json")
     assert live.decide(first.address, grantee, Category.ECG.bit, int(Purpose.TREATMENT)).permitted
 
     # The operator reverts the grant's block; another grant takes that height, so the old block is gone.
-    assert operator.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
+    revert_snapshot(operator, snapshot)
     scenario.forget_nonces()
     assert scenario.grant(second, grantee, Category.ECG.bit, int(Purpose.TREATMENT), now - 60, now + 3600)
     assert scenario.ledger.w3.eth.block_number == live.synced_block

@@ -8,7 +8,6 @@ proof checks anchor real batches inside the `chain` snapshot.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ from ledger.merkle import (
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from tests.conftest import RunningNetwork, throwaway_account
 from tests.support.rpc import rpc
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 FAST = settings(max_examples=20, deadline=None)
 CLINIC = throwaway_account("merkle/clinic")
@@ -142,7 +142,7 @@ def batches(local_network: RunningNetwork) -> Iterator[Batches]:
     # Let the gateway fund the governors before the snapshot (an evm_revert to an unchanged head would
     # otherwise leave it believing balances exist that the revert removed).
     rpc(gateway, "eth_estimateGas", [{"from": local_network.governors[0].address, "to": local_network.governors[0].address}])
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     try:
         ledger = local_network.ledger()
         registry = ConsortiumRegistry(ledger)
@@ -158,11 +158,7 @@ def batches(local_network: RunningNetwork) -> Iterator[Batches]:
             consents.relay(clinic, message, message.sign(patient))
         yield Batches(ledger, ledger.contract("RecordRegistry"))
     finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-        # evm_revert also rewinds anvil's clock to the snapshot; bring it back to wall-clock time so later
-        # modules that date consents with time.time() are not left behind by this module's duration.
-        latest = int(operator.eth.get_block("latest")["timestamp"])
-        operator.provider.make_request("evm_setTime", [max(int(time.time()), latest)])  # type: ignore[arg-type]
+        revert_snapshot(operator, snapshot)
 
 
 @FAST

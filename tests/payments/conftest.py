@@ -22,6 +22,7 @@ from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 YEAR = 365 * 86400
 DAY = 86400
@@ -163,11 +164,11 @@ def build_world(network: RunningNetwork, label: str) -> PaymentsWorld:
 @pytest.fixture(scope="module")
 def world(local_network: RunningNetwork, request: pytest.FixtureRequest) -> Iterator[PaymentsWorld]:
     operator = local_network.operator_w3
-    snapshot = operator.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = take_snapshot(operator)
     try:
         yield build_world(local_network, request.module.__name__)
     finally:
-        operator.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        revert_snapshot(operator, snapshot)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from ledger.errors import ContractRevert
 from ledger.payments import HealthCardPayments
 from tests.conftest import RunningNetwork
 from tests.payments.conftest import DAY, PaymentsWorld, Actors, chain_now, warp
+from tests.support.chain_clock import take_snapshot, revert_snapshot
 
 PACKAGES = ("ECG", "LAB")
 ELIGIBILITY_ERRORS = {"InvalidCardStatus", "CardExpired"}
@@ -51,7 +52,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         super().__init__()
         w = self.world
         self.network: RunningNetwork = w.network
-        self.snapshot = self.network.operator_w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        self.snapshot = take_snapshot(self.network.operator_w3)
         self.actors = Actors.of(w)
         self.pay = self.actors.payments
         # Invariant reads go to the operator's private port: same chain, no gateway hop (steps still use the gateway).
@@ -66,7 +67,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         self.claims: dict[int, ModelClaim] = {}
 
     def teardown(self) -> None:
-        self.network.operator_w3.provider.make_request("evm_revert", [self.snapshot])  # type: ignore[arg-type]
+        revert_snapshot(self.network.operator_w3, self.snapshot)
 
     # --- helpers -------------------------------------------------------------------------------------
     def attempt(self, allowed: set[str], call: Any, *args: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ from api.records import RecordClients, RecordService
 from crypto import HpkePrivateKey, Identity
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms
-from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.vocabulary import Category, Purpose
-from tests.conftest import RunningNetwork, throwaway_account
+from tests.conftest import RunningNetwork
+from tests.support.chain_clock import chain_now
+from tests.support.members import admit_member
 
 ALL_CATEGORIES = sum(c.bit for c in Category)
 
@@ -37,33 +37,28 @@ class World:
 
     def grant(self, grantee: str, categories: int, purposes: int = int(Purpose.TREATMENT)) -> None:
         consents = ConsentLedger(self.ledger)
-        now = int(time.time())
+        now = chain_now(self.ledger.w3)
         terms = ConsentTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 60, valid_until=now + 3600)
         message = consents.grant_message(self.patient.address, terms, deadline=now + 600)
         consents.relay(self.ledger.sender(self.net.governors[0]), message, message.sign(self.patient.account))
 
     def revoke(self, grantee: str) -> None:
         consents = ConsentLedger(self.ledger)
-        message = consents.revoke_message(self.patient.address, grantee, deadline=int(time.time()) + 600)
+        message = consents.revoke_message(self.patient.address, grantee, deadline=chain_now(self.ledger.w3) + 600)
         consents.relay(self.ledger.sender(self.net.governors[0]), message, message.sign(self.patient.account))
 
 
-def admit_provider(ledger: Ledger, net: RunningNetwork, label: str, name: str) -> Identity:
-    identity = Identity(account=throwaway_account(label), hpke_key=HpkePrivateKey.generate())
-    registry = ConsortiumRegistry(ledger)
-    application = MemberApplication(address=identity.address, name=name, country="BJ", roles=["PROVIDER"], hpke_public_key=identity.hpke_public_key.to_bytes())
-    proposal = registry.propose_admission(ledger.sender(net.governors[0]), application)
-    registry.approve(ledger.sender(net.governors[1]), proposal)
-    return identity
+def admit_provider(net: RunningNetwork, label: str, name: str) -> Identity:
+    return admit_member(net, label, name, "BJ", ["PROVIDER"])
 
 
 def build_world(chain: RunningNetwork, tmp_path: Path) -> World:
     ledger = chain.ledger()
-    hospital_a = admit_provider(ledger, chain, "records-hospital-a", "Lokossa Hospital")
-    hospital_b = admit_provider(ledger, chain, "records-hospital-b", "Yinchuan Heart Centre")
+    hospital_a = admit_provider(chain, "records-hospital-a", "Parakou Hospital")
+    hospital_b = admit_provider(chain, "records-hospital-b", "Ningxia Heart Centre")
     patient = Identity(account=Account.create(), hpke_key=HpkePrivateKey.generate())
     consents = ConsentLedger(ledger)
-    register = consents.register_message(patient.address, patient.hpke_public_key.to_bytes(), deadline=int(time.time()) + 600)
+    register = consents.register_message(patient.address, patient.hpke_public_key.to_bytes(), deadline=chain_now(ledger.w3) + 600)
     consents.relay(ledger.sender(chain.governors[0]), register, register.sign(patient.account))
     clients = RecordClients.open(ledger, chain.settings.ipfs_url)
     world = World(

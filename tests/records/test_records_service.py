@@ -1,4 +1,4 @@
-"""The record service against the real network: anvil behind the gateway and the embedded IPFS node."""
+"""The record service against the real network: the chain behind the gateway and Kubo."""
 
 from __future__ import annotations
 
@@ -134,7 +134,9 @@ def test_tampered_payload_is_detected_and_not_logged(world: World, samples: int)
     before = set(blocks.rglob("*.data"))
     put = world.author.put(ecg_observation(samples_per_lead=samples, seed=7), world.patient.address)
     new_blocks = sorted(set(blocks.rglob("*.data")) - before, key=lambda p: p.stat().st_size)
-    assert len(new_blocks) == (1 if samples == 2500 else 3)  # raw block, or root + 2 raw leaves
+    # The object's raw leaves: one, or two under a small root. Kubo also writes a tiny unpinned directory block per add.
+    leaves = [path for path in new_blocks if path.stat().st_size > 4096]
+    assert len(leaves) == (1 if samples == 2500 else 2)
     leaf = new_blocks[-1]  # the largest raw block of the object
     original = leaf.read_bytes()
     damaged = bytearray(original)

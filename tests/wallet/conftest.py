@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from crypto import HpkePrivateKey, Identity
-from ledger.registry import ConsortiumRegistry, MemberApplication
-from tests.conftest import RunningNetwork, free_port, throwaway_account
+from crypto import Identity
+from tests.conftest import RunningNetwork, free_port
+from tests.support.members import admit_member
 
 CHEAP_SCRYPT_N = "1024"  # tests only: the wallet's default stays 2**18
 PASSWORD = "correct horse battery"
@@ -33,14 +33,8 @@ class Institution:
 
 
 def admit(chain: RunningNetwork, label: str, name: str, country: str, roles: list[str], endpoint: str = "") -> Institution:
-    """Admit a member by a 2-of-3 governor vote, with a real HPKE key (as in tests/ledger/test_wrappers.py)."""
-    ledger = chain.ledger()
-    registry = ConsortiumRegistry(ledger)
-    identity = Identity(account=throwaway_account(label), hpke_key=HpkePrivateKey.generate())
-    application = MemberApplication(address=identity.address, name=name, country=country, roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=endpoint)
-    proposal = registry.propose_admission(ledger.sender(chain.governors[0]), application)
-    registry.approve(ledger.sender(chain.governors[1]), proposal)
-    return Institution(identity, name, country)
+    """The member `label`, admitted once per network by a 2-of-3 governor vote, with a real HPKE key."""
+    return Institution(admit_member(chain, label, name, country, roles, endpoint), name, country)
 
 
 @dataclass
@@ -56,6 +50,12 @@ class ApiServer:
 
     def client(self, *scopes: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token(*scopes)}"}, timeout=60)
+
+
+@pytest.fixture
+def chain(geth_network: RunningNetwork) -> RunningNetwork:
+    """Wallet end-to-end tests run on geth, as `network up` does: nothing is reverted, each test has its own patient."""
+    return geth_network
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def running_api(chain: RunningNetwork, institution: Institution, data_dir: Path,
 
 @pytest.fixture
 def hospital_api(chain: RunningNetwork, hospital: Institution, tmp_path: Path) -> Iterator[ApiServer]:
-    """The hospital's API; one per test because `chain` reverts the ledger (and so the API's nonces) after each."""
+    """The hospital's API, one per test (its own data dir)."""
     with running_api(chain, hospital, tmp_path / "hospital-api") as server:
         yield server
 

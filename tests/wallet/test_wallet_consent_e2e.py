@@ -39,11 +39,11 @@ def test_grant_list_revoke_round_trip(chain: RunningNetwork, hospital_api: ApiSe
     consents = ConsentLedger(chain.ledger())
     assert cli("access-log", *api).output.startswith("Nobody has read")
 
-    declined = cli("consent", "grant", "--to", "yinchuan", "--categories", "ECG,LAB", "--days", "30", *api, input="n\n")
+    declined = cli("consent", "grant", "--to", "yinchuan cardiology", "--categories", "ECG,LAB", "--days", "30", *api, input="n\n")
     assert declined.exit_code == 1 and "declined" in declined.output
     assert consents.consent(patient.address, yinchuan.address).status == "NONE"
 
-    granted = cli("consent", "grant", "--to", "yinchuan", "--categories", "ECG,LAB", "--purposes", "TREATMENT", "--days", "30", "--yes", *api)
+    granted = cli("consent", "grant", "--to", "yinchuan cardiology", "--categories", "ECG,LAB", "--purposes", "TREATMENT", "--days", "30", "--yes", *api)
     assert granted.exit_code == 0, granted.output
     assert "You are about to sign" in granted.output and "Yinchuan Cardiology Centre" in granted.output and "Consent granted" in granted.output
     # The first grant registered the wallet's HPKE key on the ledger, through the same relayed-signature path.
@@ -138,7 +138,7 @@ def test_tampered_requests_are_refused_before_signing(chain: RunningNetwork, hos
     }
     for reason, tamper in tampers.items():
         with tampering_proxy(hospital_api.url, tamper) as (proxy, seen):
-            result = cli("consent", "grant", "--to", "Yinchuan", "--categories", "ECG", "--yes", "--api", proxy)
+            result = cli("consent", "grant", "--to", "Yinchuan Cardiology", "--categories", "ECG", "--yes", "--api", proxy)
         assert result.exit_code == 3, result.output
         assert "Refusing to sign" in result.output and reason in result.output.replace("\n", " ")
         assert "/v1/consents/prepare" in seen and "/v1/consents/relay" not in seen

@@ -27,6 +27,7 @@ from tests.conftest import RunningNetwork
 from tests.payments.conftest import PROGRAMME, YEAR
 from tests.wallet.conftest import ApiServer, admit, running_api
 from wallet.cli import app
+from tests.support.chain_clock import chain_now
 
 runner = CliRunner()
 CLAIMED = 1_200_00  # 1,200.00 KZT
@@ -75,19 +76,19 @@ def tampering_proxy(upstream: str, tamper: Callable[[dict[str, Any]], None]) -> 
         server.server_close()
 
 
-def _programme_with_card(payer: ApiServer, provider: str, patient: str) -> tuple[int, int]:
+def _programme_with_card(payer: ApiServer, provider: str, patient: str, now: int) -> tuple[int, int]:
     with payer.client("read", "write") as client:
         body = {**PROGRAMME.model_dump(exclude={"pre_auth_validity"}), "pre_auth_validity_seconds": PROGRAMME.pre_auth_validity}
         programme_id = client.post("/v1/payments/programmes", json=body).json()["programme_id"]
         assert client.post(f"/v1/payments/programmes/{programme_id}/providers", json={"provider": provider, "empanelled": True}).status_code == 200
         assert client.post(f"/v1/payments/programmes/{programme_id}/escrow", json={"amount": 5_000_000}).status_code == 200
-        card = client.post(f"/v1/payments/programmes/{programme_id}/cards", json={"patient": patient, "annual_limit": 0, "valid_until": int(time.time()) + YEAR})
+        card = client.post(f"/v1/payments/programmes/{programme_id}/cards", json={"patient": patient, "annual_limit": 0, "valid_until": now + YEAR})
         assert card.status_code == 201, card.text
     return programme_id, int(card.json()["card_id"])
 
 
 def test_card_claim_confirmation_and_payment(chain: RunningNetwork, hospital_api: ApiServer, wallet_env: Path, tmp_path: Path) -> None:
-    payer_member = admit(chain, "wallet-e2e-payer", "Kazakhstan Social Health Insurance Fund", "KZ", ["PAYER"])
+    payer_member = admit(chain, "wallet-e2e-payer", "Kazakhstan Mandatory Health Insurance Fund", "KZ", ["PAYER"])
     api = ("--api", hospital_api.url)
     assert cli("wallet", "create").exit_code == 0
     patient = KeyFile.read(wallet_env)
@@ -98,7 +99,7 @@ def test_card_claim_confirmation_and_payment(chain: RunningNetwork, hospital_api
     with hospital_api.client("read", "write") as ehr:
         (record,) = ehr.post(f"/v1/patients/{patient.address}/records", json=ecg_observation()).json()
         with running_api(chain, payer_member, tmp_path / "payer-api") as payer:
-            _, card_id = _programme_with_card(payer, hospital_api.institution.address, patient.address)
+            _, card_id = _programme_with_card(payer, hospital_api.institution.address, patient.address, chain_now(chain.w3))
             claim = ehr.post("/v1/payments/claims", json={"card_id": card_id, "record_id": record["record_id"], "package_code": "CARDIO-CONSULT", "amount": CLAIMED})
             assert claim.status_code == 201, claim.text
             claim_id = claim.json()["claim_id"]

@@ -45,7 +45,7 @@ def lab() -> dict[str, Any]:
 
 def test_records_decrypt_share_and_access_log(chain: RunningNetwork, hospital_api: ApiServer, wallet_env: Path, tmp_path: Path) -> None:
     yinchuan_port = free_port()
-    yinchuan = admit(chain, "wallet-e2e-yinchuan", "Yinchuan Cardiology Centre", "CN", ["PROVIDER"], endpoint=f"http://127.0.0.1:{yinchuan_port}")
+    yinchuan = admit(chain, "wallet-e2e-yinchuan-reader", "Yinchuan ECG Reading Centre", "CN", ["PROVIDER"], endpoint=f"http://127.0.0.1:{yinchuan_port}")
     api = ("--api", hospital_api.url)
     assert cli("wallet", "create").exit_code == 0
     patient = KeyFile.read(wallet_env)
@@ -82,7 +82,7 @@ def test_records_decrypt_share_and_access_log(chain: RunningNetwork, hospital_ap
     # A later grant to another institution: the wallet re-wraps the in-scope (ECG only) keys and delivers them
     # to that institution's own API, which then reads the record under its consent.
     with running_api(chain, yinchuan, tmp_path / "yinchuan-api", port=yinchuan_port) as yinchuan_api:
-        granted = cli("consent", "grant", "--to", "Yinchuan", "--categories", "ECG", "--days", "7", "--yes", "--json", *api)
+        granted = cli("consent", "grant", "--to", "Yinchuan ECG", "--categories", "ECG", "--days", "7", "--yes", "--json", *api)
         assert granted.exit_code == 0, granted.output
         shares = json.loads(granted.stdout)["key_shares"]
         assert shares["shared"] == [ecg_id] and shares["via"] == yinchuan_api.url and shares["error"] is None
@@ -91,7 +91,7 @@ def test_records_decrypt_share_and_access_log(chain: RunningNetwork, hospital_ap
             assert read.status_code == 200, read.text
             assert read.json()["valueSampledData"]["data"] == resource["valueSampledData"]["data"]
             assert reader.get(f"/v1/records/{lab_id}", params={"purpose": "TREATMENT"}).status_code in (403, 404)
-        again = json.loads(cli("consent", "share-keys", "--to", "Yinchuan", "--json", *api).stdout)
+        again = json.loads(cli("consent", "share-keys", "--to", "Yinchuan ECG", "--json", *api).stdout)
         assert again["shared"] == [ecg_id] and again["skipped"] == {}  # re-sending is harmless: same wrap target
 
     # The hospital reads the lab result; the patient sees both reads in the access log.
@@ -102,9 +102,9 @@ def test_records_decrypt_share_and_access_log(chain: RunningNetwork, hospital_ap
     assert (yinchuan.address, (ecg_id,)) in readers and (hospital_api.institution.address, (lab_id,)) in readers
     assert all(entry["purpose"] == "TREATMENT" for entry in log)
     table = cli("access-log", *api).stdout
-    assert "Yinchuan Cardiology Centre" in table and "Lokossa Heart Clinic" in table
+    assert "Yinchuan ECG Reading Centre" in table and "Lokossa Heart Clinic" in table
 
     # Reads stop once the consent is revoked, and a revoked grantee is not sent keys again.
-    assert cli("consent", "revoke", "--from", "Yinchuan", "--yes", *api).exit_code == 0
-    no_consent = cli("consent", "share-keys", "--to", "Yinchuan", *api)
+    assert cli("consent", "revoke", "--from", "Yinchuan ECG", "--yes", *api).exit_code == 0
+    no_consent = cli("consent", "share-keys", "--to", "Yinchuan ECG", *api)
     assert no_consent.exit_code == 1 and "no active consent" in no_consent.output

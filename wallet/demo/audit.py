@@ -12,7 +12,7 @@ from wallet.demo.narration import Narrator
 
 def audit_the_ledger(narrator: Narrator, ledger: Ledger, settings: NetworkSettings) -> None:
     narrator.chapter("An auditor replays the whole ledger and re-checks every rule")
-    result = run_audit(ledger, AuditOptions(deep=True, ipfs_url=settings.ipfs_url))
+    result = run_audit(ledger, AuditOptions(deep=True, ipfs_url=settings.ipfs_url, ipfs_secret=settings.ipfs_api_secret))
     totals = result.report["report"]["totals"]
     narrator.say(f"{totals['events']} events replayed; {totals['members']} members, {totals['consents_granted']} consents granted, {totals['access_events']} logged reads, {totals['claims_paid']} claim paid; every payload re-fetched from IPFS and re-hashed")
     report_dir = settings.root / "demo"

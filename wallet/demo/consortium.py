@@ -112,9 +112,11 @@ class Consortium:
         self.n.chapter("The gateway keeps outsiders and operator powers out")
         url = self.settings.gateway_url
         some_member = next(iter(cast.institutions.values())).identity.address
-        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": [some_member, "0x1"]}).json()
-        self.n.check("error" in reply, "the gateway let anvil_setBalance through")
-        self.n.say(f"anvil_setBalance -> refused: {reply['error']['message']}")
+        # An operator power of the node that runs: rewinding geth's chain, or rewriting a balance on anvil.
+        method, params = ("debug_setHead", ["0x1"]) if self.settings.chain_engine == "geth" else ("anvil_setBalance", [some_member, "0x1"])
+        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+        self.n.check("error" in reply, f"the gateway let {method} through")
+        self.n.say(f"{method} -> refused: {reply['error']['message']}")
         outsider = Account.create()
         tx = {"to": outsider.address, "value": 0, "gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "nonce": 0, "chainId": self.settings.chain_id}
         raw = "0x" + outsider.sign_transaction(tx).raw_transaction.hex()

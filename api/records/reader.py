@@ -1,0 +1,199 @@
+"""An institution's read path: decide locally, fetch (cached) and decrypt, log the access on chain, then release.
+
+    prepare  the anchor (cached), the consent decision (local index, microseconds), the verified sealed object
+             (cached per version), the key wrap, decryption and FHIR re-validation. Nothing leaves yet.
+    log      the access entry goes to the group-commit batcher (access_batcher.py) with the other reads of the
+             moment; one `logAccessBatch` transaction carries them all.
+    release  after the receipt: a logged entry returns the record; an entry the contract refused returns today's
+             error (403, or 404 / 410 when the record turned out unknown or erased), never the record.
+
+The chain has the final word: the local decision only spares the chain a read it would refuse; the contract checks
+consent, erasure and existence again for every entry when it logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+
+from api.records.access_batcher import AccessBatcher, AccessEntry, AccessOutcome
+from api.records.clients import RecordClients
+from api.records.errors import AccessDeniedError, NoKeyError, RecordErasedError, RecordError, RecordNotFoundError
+from api.records.keystore import KeyStore
+from api.records.models import RecordRead
+from api.records.read_cache import ReadCache
+from api.records.reading import decrypt, locate, parse_payload
+from crypto import Identity
+from crypto.record_object import RecordObject
+from ledger.errors import ContractRevert
+from ledger.records import Anchor
+from ledger.vocabulary import Category, Purpose
+
+
+@dataclass
+class PreparedRead:
+    """A read decided and decrypted locally, waiting for its access to be logged."""
+
+    anchor: Anchor
+    purpose: Purpose
+    obj: RecordObject
+    resource: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> AccessEntry:
+        return AccessEntry(self.anchor.record_id, self.purpose, self.anchor.patient)
+
+
+class RecordReader:
+    def __init__(self, identity: Identity, clients: RecordClients, keystore: KeyStore, access_log: AccessBatcher, cache: ReadCache | None = None) -> None:
+        self.identity = identity
+        self.clients = clients
+        self.keystore = keystore
+        self.access_log = access_log
+        self.cache = cache or ReadCache()
+
+    @property
+    def address(self) -> str:
+        return self.identity.address
+
+    # ------------------------------------------------------------------ the three ways in
+    def get(self, record_id: bytes, purpose: Purpose) -> RecordRead:
+        """Read one record (blocking until its access is on chain)."""
+        prepared = self.prepare(record_id, purpose)
+        return self.release(prepared, self._wait(self.access_log.submit(prepared.entry), prepared))
+
+    def get_many(self, requests: Sequence[tuple[bytes, Purpose]]) -> list[RecordRead | RecordError]:
+        """Read several records whose accesses go to the chain together; per request, the read or its error."""
+        prepared: list[PreparedRead | RecordError] = []
+        for record_id, purpose in requests:
+            try:
+                prepared.append(self.prepare(record_id, purpose))
+            except RecordError as exc:
+                prepared.append(exc)
+        ready = [p for p in prepared if isinstance(p, PreparedRead)]
+        futures = iter(self.access_log.submit_many([p.entry for p in ready]))
+        out: list[RecordRead | RecordError] = []
+        for item in prepared:
+            if isinstance(item, RecordError):
+                out.append(item)
+                continue
+            try:
+                out.append(self.release(item, self._wait(next(futures), item)))
+            except RecordError as exc:
+                out.append(exc)
+        return out
+
+    async def aget(self, record_id: bytes, purpose: Purpose) -> RecordRead:
+        """`get` for the event loop: waiting for the chain holds no worker thread, so hundreds of reads can
+        share a batch. Cancelled while its batch is in flight, it returns nothing and the access stays logged."""
+        started = time.perf_counter()
+        prepared = await anyio.to_thread.run_sync(self.prepare, record_id, purpose)
+        prepared.timings["prepare"] = time.perf_counter() - started  # its stages, plus the wait for a worker thread
+        started = time.perf_counter()
+        try:
+            outcome = await asyncio.wrap_future(self.access_log.submit(prepared.entry))
+        except ContractRevert as exc:
+            raise _batch_refused(exc) from exc
+        prepared.timings["log_tx"] = time.perf_counter() - started
+        if outcome.logged:
+            return self.release(prepared, outcome)
+        return await anyio.to_thread.run_sync(self.release, prepared, outcome)  # finding out why asks the chain
+
+    # ------------------------------------------------------------------ steps
+    def prepare(self, record_id: bytes, purpose: Purpose) -> PreparedRead:
+        timings: dict[str, float] = {}
+        with _timed(timings, "chain_reads"):
+            anchor = self._anchor(record_id)
+            category = Category(anchor.category)
+            if anchor.author != self.address and not self.clients.policy.is_permitted(anchor.patient, self.address, category.bit, int(purpose)):
+                raise AccessDeniedError(f"{self.address} holds no consent of {anchor.patient} covering {category.name} for {purpose.name}")
+        with _timed(timings, "ipfs_fetch_verify"):
+            obj = self.cache.verified_object(anchor, lambda: self.clients.objects.fetch(anchor, timings))
+        with _timed(timings, "decrypt"):
+            wrap = obj.wrap_for(self.address)
+            if wrap is None:
+                stored = self.keystore.get(anchor.record_id)
+                if stored is None or stored.version != obj.version:
+                    raise NoKeyError(f"{self.address} may read record 0x{anchor.record_id.hex()} but holds no key for it: the patient must share it")
+                wrap = stored.wrap
+            payload = decrypt(obj, self.identity.hpke_key, wrap)
+        with _timed(timings, "validate"):
+            resource = parse_payload(obj, payload)
+        return PreparedRead(anchor, purpose, obj, resource, timings)
+
+    def release(self, prepared: PreparedRead, outcome: AccessOutcome) -> RecordRead:
+        """The record, if the chain logged its access; otherwise the refusal, as an error."""
+        anchor = prepared.anchor
+        if not outcome.logged:
+            raise self._refusal(anchor, prepared.purpose, outcome)
+        return RecordRead(
+            record_id=anchor.record_id, version=prepared.obj.version, category=Category(anchor.category).name, media_type=prepared.obj.media_type,
+            resource=prepared.resource, anchor=anchor, access_logged=True, timings=prepared.timings,
+        )
+
+    def forget(self, record_id: bytes) -> None:
+        """Drop what this reader holds of an erased record (cached anchor and ciphertext, the key-store wrap)."""
+        self.cache.evict(bytes(record_id))
+        self.keystore.drop(bytes(record_id))
+
+    # ------------------------------------------------------------------ helpers
+    def _anchor(self, record_id: bytes) -> Anchor:
+        """The anchor, from the cache; on a miss, from the chain, refusing unknown and erased records (404 / 410)."""
+        if isinstance(record_id, (bytes, bytearray)) and len(record_id) == 32:
+            cached = self.cache.anchor(bytes(record_id))
+            if cached is not None:
+                return cached
+        try:
+            _, anchor = locate(self.clients, record_id)
+        except RecordErasedError:
+            self.forget(record_id)
+            raise
+        self.cache.put_anchor(anchor)
+        return anchor
+
+    def _wait(self, future: Any, prepared: PreparedRead) -> AccessOutcome:
+        with _timed(prepared.timings, "log_tx"):
+            try:
+                return future.result()  # type: ignore[no-any-return]
+            except ContractRevert as exc:
+                raise _batch_refused(exc) from exc
+
+    def _refusal(self, anchor: Anchor, purpose: Purpose, outcome: AccessOutcome) -> RecordError:
+        """Why the contract skipped this entry, asked at the head: erased (410), gone (404), else no consent (403)."""
+        record_id = anchor.record_id
+        state = self.clients.records.state(record_id)
+        if state is None:
+            return RecordNotFoundError(f"no record 0x{record_id.hex()} is anchored on chain")
+        if state.erased:
+            self.forget(record_id)
+            return RecordErasedError(f"record 0x{record_id.hex()} was erased at the patient's request")
+        reason = "no covering consent when the batch was mined"
+        try:  # the same check as a single read, for the contract's own reason (the refusal itself is already on chain)
+            self.access_log.sender.call(self.clients.records.contract.functions.recordAccessed(record_id, int(purpose)))
+        except ContractRevert as exc:
+            reason = str(exc)
+        return AccessDeniedError(f"the chain refused to log this access in transaction {outcome.transaction_hash} ({reason}); the record is not returned")
+
+
+def _batch_refused(exc: ContractRevert) -> AccessDeniedError:
+    """The whole batch was refused (e.g. this institution is no longer an active member): so is every read in it."""
+    return AccessDeniedError(f"the chain refused to log this access ({exc}); the record is not returned")
+
+
+class _timed:
+    """Adds the time spent in the block to `timings[stage]`."""
+
+    def __init__(self, timings: dict[str, float], stage: str) -> None:
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        self.timings[self.stage] = self.timings.get(self.stage, 0.0) + time.perf_counter() - self.start
