@@ -57,6 +57,10 @@ class Services:
                     value = self._singletons[name] = factory()
         return value
 
+    def is_open(self, name: str) -> bool:
+        """True once the lazily opened `name` (e.g. "record_service") exists, so using it opens nothing."""
+        return name in self._singletons
+
     @property
     def ledger(self) -> Ledger:
         assert self.settings.gateway_url and self.settings.deployments_file

@@ -183,7 +183,8 @@ async def read_record(
 ) -> FhirJSONResponse:
     # Async so that reads waiting for their access-log batch hold no worker thread: the reads of a busy moment
     # share one transaction (group commit) instead of queueing for threads. Blocking steps run in the threadpool.
-    service = await run_in_threadpool(lambda: svc.record_service)  # the first use opens chain and IPFS clients
+    # The first use opens the chain and IPFS clients (blocking): in a worker thread, not on the event loop.
+    service = svc.record_service if svc.is_open("record_service") else await run_in_threadpool(lambda: svc.record_service)
     read = await service.aget(record_id_bytes(record_id), Purpose[purpose])
     timing = ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in read.timings.items())  # W3C Server-Timing, ms
     return FhirJSONResponse(read.resource, headers={"X-Healthsilk-Access-Logged": "true", "X-Healthsilk-Record-Version": str(read.version), "Server-Timing": timing})

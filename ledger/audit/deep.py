@@ -1,8 +1,10 @@
 """`--deep`: every payload fetched back from IPFS and re-verified against its anchor; batch manifests re-proven.
 
 Per record anchored on its own: the bytes under the anchored CID must exist, hash (sha256) to the anchored
-contentHash, re-import to the same CID, and parse as a record object whose header names the same record,
-patient, author, category and predecessor. Erased records are expected to be gone (unpinned, not served).
+contentHash, re-import to the same CID, parse as a record object whose header names the same record, patient,
+author, category and predecessor, and be pinned (an unpinned object is one `repo/gc` away from loss). Erased
+records are expected to be gone (unpinned, not served). On a full replay, pins that no anchor or batch manifest
+accounts for are counted as `orphan_pins` (an interrupted put leaves one until the record service recovers it).
 
 Per batch: the manifest (`manifestCid`) must list records whose StandardMerkleTree (`sortLeaves: false`, as
 `RecordRegistry.anchorBatch` builds it) has the anchored root and count; every record's proof is re-checked
@@ -36,13 +38,14 @@ class DeepFigures:
     erasures_verified: int = 0
     batches_verified: int = 0
     batched_payloads_verified: int = 0
+    orphan_pins: int | None = None  # None when the replay judged only part of the chain
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> dict[str, int | None]:
         return dict(self.__dict__)
 
 
 def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block: int, progress: DeepProgress | None = None,
-                    ipfs_secret: str | None = None) -> tuple[list[Violation], DeepFigures]:
+                    ipfs_secret: str | None = None, count_orphans: bool = False) -> tuple[list[Violation], DeepFigures]:
     """Violations of payload-integrity and batch-proofs for the records and batches anchored from `judge_from`."""
     from api.records.cid import cid_to_text, payload_cid  # lazy: the record service package is heavy to import
 
@@ -52,6 +55,8 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
     batches = sorted((b for b in state.batches.values() if b.block >= judge_from), key=lambda b: (b.block, b.root))
     total = len(records) + len(batches)
     with IpfsClient(ipfs_url, secret=ipfs_secret) as ipfs:
+        pinned = ipfs.pins()
+        accounted: set[str] = set()
 
         def check_payload(record_id: str, cid_hex: str, content_hash: str, at: tuple[int, str], header: dict[str, Any] | None, erased: bool) -> bool:
             def flag(text: str) -> None:
@@ -62,8 +67,9 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
             except Exception:  # noqa: BLE001 - any undecodable CID is the finding itself
                 flag(f"anchored CID {cid_hex} is not a valid CID")
                 return False
+            accounted.add(cid)
             if erased:
-                if ipfs.is_pinned(cid):
+                if cid in pinned:
                     flag(f"erased, but its payload {cid} is still pinned")
                     return False
                 try:
@@ -89,6 +95,9 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
             if header is not None and (problem := _header_problem(data, header)):
                 flag(problem)
                 return False
+            if cid not in pinned:
+                flag(f"payload {cid} is served but not pinned: the next repo/gc would delete it")
+                return False
             return True
 
         done = 0
@@ -103,6 +112,7 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
             if progress:
                 progress(done, total)
         for b in batches:
+            accounted.add(_manifest_cid(b))
             ok, entries = _check_batch(ipfs, b, violations)
             if ok:
                 figures.batches_verified += 1
@@ -116,7 +126,18 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
             done += 1
             if progress:
                 progress(done, total)
+        if count_orphans:
+            figures.orphan_pins = len(pinned - accounted)
     return violations, figures
+
+
+def _manifest_cid(b: Batch) -> str:
+    from api.records.cid import cid_to_text
+
+    try:
+        return cid_to_text(bytes.fromhex(b.manifest_cid[2:]))
+    except Exception:  # noqa: BLE001 - an undecodable manifest CID is reported by _check_batch
+        return b.manifest_cid
 
 
 def _check_batch(ipfs: IpfsClient, b: Batch, violations: list[Violation]) -> tuple[bool, list[BatchRecord]]:

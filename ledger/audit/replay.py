@@ -123,7 +123,8 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
     if options.deep:
         mark = time.perf_counter()
         deep_progress = (lambda done, total: progress("deep", done, total)) if progress else None
-        found, deep_figures = verify_payloads(state, str(options.ipfs_url), judge_from=from_block, block=to_block, progress=deep_progress, ipfs_secret=options.ipfs_secret)
+        found, deep_figures = verify_payloads(state, str(options.ipfs_url), judge_from=from_block, block=to_block, progress=deep_progress, ipfs_secret=options.ipfs_secret,
+                                                count_orphans=options.from_block is None)
         end_violations += found
         timings["deep"] = time.perf_counter() - mark
 

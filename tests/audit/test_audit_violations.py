@@ -253,7 +253,13 @@ def test_altered_or_removed_payloads_are_caught(world: AuditWorld, tmp_path: Pat
     grant(w.ledger, w.net, w.alice, w.hospital.address, sum(c.bit for c in Category), int(Purpose.TREATMENT))  # a fresh version: nonce-safe
     altered = service.put({**_lab(), "id": "altered"}, w.alice.address)
     removed = service.put({**_lab(), "id": "removed"}, w.alice.address)
-    assert audit(w, deep=True).violations == []
+    unpinned = service.put({**_lab(), "id": "unpinned"}, w.alice.address)
+    clean = audit(w, deep=True)
+    assert clean.violations == []
+    with IpfsClient(w.net.settings.ipfs_url) as ipfs:
+        ipfs.add(b"pinned, but no anchor or manifest names it")
+    orphans = audit(w, deep=True).report["report"]["deep_figures"]["orphan_pins"]
+    assert orphans == clean.report["report"]["deep_figures"]["orphan_pins"] + 1
 
     with IpfsClient(w.net.settings.ipfs_url) as ipfs:
         block = _block_file(w.net.settings.ipfs_repo, ipfs.cat(altered.cid))
@@ -262,12 +268,14 @@ def test_altered_or_removed_payloads_are_caught(world: AuditWorld, tmp_path: Pat
         block.write_bytes(bytes(data))
         ipfs.pin_rm(removed.cid)
         ipfs.gc()
+        ipfs.pin_rm(unpinned.cid)  # still served, but the next repo/gc would delete it
 
     assert audit(w).violations == []  # the chain itself is clean
     found = only(audit(w, deep=True), "payload-integrity")
-    assert len(found) == 2, found
+    assert len(found) == 3, found
     by_record = {v.subject: v.explanation for v in found}
     assert "missing from IPFS" in by_record["0x" + removed.record_id.hex()]
+    assert "not pinned" in by_record["0x" + unpinned.record_id.hex()]
     assert cid_to_text(removed.anchor.cid) == removed.cid
     assert "0x" + altered.record_id.hex() in by_record
 
