@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.auth.store import AuthStore
 from api.limits import BodySizeLimit
@@ -36,7 +37,16 @@ def create_app(settings: ApiSettings, identity: Identity) -> FastAPI:
         yield
         svc.close()
 
-    app = FastAPI(title="healthsilk institution API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI / ReDoc and the favicon from this server (fastapi-offline ships them under
+    # /static-offline-docs), never from a CDN: institutions run this API on closed networks, and third-party
+    # JavaScript has no place on a health API. No validator badge either (it would call validator.swagger.io).
+    app = FastAPIOffline(
+        title="healthsilk institution API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     app.state.services = svc
     install_problem_handlers(app)
     install_body_limit_handler(app)

@@ -5,6 +5,7 @@ Exit codes: 0 every rule held, 1 violations found (listed, and in the report), 2
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,8 +57,15 @@ def replay(
     except (AuditError, AuditFetchError, LookupError, EventReadError, ValueError, KuboError) as exc:
         console.print(f"[red]audit failed:[/red] {exc}")
         raise typer.Exit(2) from None
-    except (ConnectionError, OSError) as exc:
-        console.print(f"[red]cannot reach the network at {settings.gateway_url}:[/red] {exc} (is `healthsilk network up` running?)")
+    except (ConnectionError, OSError) as exc:  # requests' and urllib3's connection errors are OSErrors too
+        reason = unreachable_reason(exc)
+        if reason is None:
+            console.print(f"[red]audit failed:[/red] {exc}")
+        else:
+            console.print(
+                f"[red]cannot reach the network:[/red] its permissioning gateway at {settings.gateway_url} {reason}. "
+                f"Start the network with `healthsilk network up`, or point --data-dir (or $HEALTHSILK_DATA_DIR) at the network you mean."
+            )
         raise typer.Exit(2) from None
 
     report = result.report
@@ -68,6 +76,31 @@ def replay(
         html.write_text(render_html(report), encoding="utf-8")
     _summary(report, result.checkpoint_note)
     raise typer.Exit(1 if result.violations else 0)
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why a connection failed, in words, found in the exception's chain (requests wraps urllib3 wraps the socket
+    error); None when `exc` is no connection failure (e.g. an unreadable file)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "does not answer: nothing listens on that port (connection refused)"
+        if isinstance(current, socket.gaierror):
+            return "cannot be found: the host name does not resolve"
+        if isinstance(current, TimeoutError) or "Timeout" in type(current).__name__:
+            return "did not answer in time"
+        if isinstance(current, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            return "dropped the connection"
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    if isinstance(exc, ConnectionError) or type(exc).__module__.split(".")[0] in ("requests", "urllib3", "httpx"):
+        return "could not be reached"
+    return None
 
 
 def _summary(report: dict, checkpoint_note: str) -> None:  # type: ignore[type-arg]

@@ -281,7 +281,7 @@ def test_stale_checkpoint_after_a_revert_is_detected(chain: RunningNetwork, tmp_
     assert live.decide(first.address, grantee, Category.ECG.bit, int(Purpose.TREATMENT)).permitted
 
     # The operator reverts the grant's block; another grant takes that height, so the old block is gone.
-    revert_snapshot(operator, snapshot)
+    revert_snapshot(operator, snapshot, mine=False)
     scenario.forget_nonces()
     assert scenario.grant(second, grantee, Category.ECG.bit, int(Purpose.TREATMENT), now - 60, now + 3600)
     assert scenario.ledger.w3.eth.block_number == live.synced_block

@@ -35,9 +35,12 @@ def operator_call(operator: Web3, method: str, params: list[Any] | None = None) 
     return reply["result"]
 
 
-def realign_clock(operator: Web3) -> None:
-    """Set the next block's clock to the wall clock, never before the head (a revert or a warp moved it)."""
+def realign_clock(operator: Web3, mine: bool = True) -> None:
+    """Set the clock to the wall clock, never before the head (a revert or a warp moved it), and mine a block at it,
+    so the head's timestamp, which `chain_now` reads, is current and not the time of a snapshot taken long ago."""
     operator_call(operator, "evm_setTime", [max(int(time.time()), chain_now(operator) + 1)])
+    if mine:
+        operator_call(operator, "evm_mine")
 
 
 def take_snapshot(operator: Web3) -> str:
@@ -46,11 +49,12 @@ def take_snapshot(operator: Web3) -> str:
     return str(operator_call(operator, "evm_snapshot"))
 
 
-def revert_snapshot(operator: Web3, snapshot: str) -> None:
-    """Revert to `snapshot` and restore the clock that the revert rewound."""
+def revert_snapshot(operator: Web3, snapshot: str, mine: bool = True) -> None:
+    """Revert to `snapshot` and restore the clock that the revert rewound (`mine=False` leaves the reverted height
+    free for the test's next transaction)."""
     if operator_call(operator, "evm_revert", [snapshot]) is not True:
         raise RuntimeError(f"evm_revert to snapshot {snapshot} was refused")
-    realign_clock(operator)
+    realign_clock(operator, mine)
 
 
 @contextmanager
