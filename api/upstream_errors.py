@@ -1,9 +1,11 @@
-"""Chain and IPFS failures as problems: contract refusals 409/422, unreachable chain or IPFS 503."""
+"""Chain and IPFS failures as problems: contract refusals 409/422, unreachable chain or IPFS 503, the chain node's
+disk full or read-only 507 (storage-full: the gateway's STORAGE_FULL, or the node's own "no space left on device")."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -11,9 +13,13 @@ from web3.exceptions import ContractLogicError, ProviderConnectionError, Web3RPC
 
 from api.metrics import Metrics
 from api.problems import ProblemError, problem_response, unavailable
-from ledger.errors import ContractRevert, TransactionFailed
+from ledger.errors import ContractRevert, TransactionFailed, storage_failure
 from ledger.transactions import revert_data
+from network.gateway.errors import STORAGE_FULL, UPSTREAM_UNAVAILABLE
 from network.ipfs_client import IpfsError, IpfsNotFound, IpfsPayloadTooLarge, IpfsUnavailable
+
+STORAGE_RETRY_AFTER_SECONDS = "30"  # an operator has to free space and restart the node: not a matter of seconds
+STORAGE_CHECK_TIMEOUT_SECONDS = 5.0
 
 # Refusals about the request's own values (fixing the request fixes them); every other refusal is a 409:
 # the ledger's current state (nonce used, consent missing, record erased, member suspended) said no.
@@ -32,6 +38,23 @@ def revert_problem(revert: ContractRevert) -> ProblemError:
         status, "contract-refused", "Refused by the ledger", f"the contract refused the call: {revert}", error=revert.name,
         arguments={key: _jsonable(value) for key, value in revert.args_by_name.items()},
     )
+
+
+def storage_problem(detail: str) -> ProblemError:
+    """The chain node cannot write (disk full or read-only): nothing new reached the ledger; retry once it can."""
+    return ProblemError(507, "storage-full", "Chain node out of storage", detail, headers={"Retry-After": STORAGE_RETRY_AFTER_SECONDS})
+
+
+def rpc_error_problem(exc: Web3RPCError) -> tuple[str, ProblemError]:
+    """(metrics kind, problem) for an error the chain (through the gateway) answered with."""
+    error = (exc.rpc_response or {}).get("error") if isinstance(exc.rpc_response, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    message = str(error.get("message")) if isinstance(error, dict) and error.get("message") else str(exc.message)
+    if code == STORAGE_FULL or storage_failure(message):
+        return "storage_full", storage_problem(message)
+    if code == UPSTREAM_UNAVAILABLE:
+        return "chain_unavailable", unavailable("chain-unavailable", "Chain unavailable", f"{message}; retry later")
+    return "chain_error", ProblemError(502, "chain-error", "Chain error", f"the chain answered with an error: {message}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -63,6 +86,10 @@ def install_upstream_handlers(app: FastAPI, metrics: Metrics, decode: Any) -> No
 
     @app.exception_handler(TransactionFailed)
     async def _tx(_: Request, exc: TransactionFailed) -> JSONResponse:
+        if storage_failure(str(exc)):
+            return failed("storage_full", storage_problem(f"the chain did not take the transaction: {exc}"))
+        if (cause := await chain_storage_problem(app.state.services.settings.gateway_url)) is not None:
+            return failed("storage_full", storage_problem(f"{cause} (the chain did not take the transaction: {exc})"))
         return failed("transaction_failed", unavailable("transaction-failed", "Transaction not completed", f"the chain did not take the transaction: {exc}; nothing was changed, retry later"))
 
     @app.exception_handler(requests.RequestException)
@@ -75,7 +102,9 @@ def install_upstream_handlers(app: FastAPI, metrics: Metrics, decode: Any) -> No
 
     @app.exception_handler(Web3RPCError)
     async def _rpc(_: Request, exc: Web3RPCError) -> JSONResponse:
-        return failed("chain_error", ProblemError(502, "chain-error", "Chain error", f"the chain answered with an error: {exc.message if hasattr(exc, 'message') else exc}"))
+        return failed(*rpc_error_problem(exc))
+
+    _install_put_incomplete_handler(app, failed)
 
     @app.exception_handler(IpfsUnavailable)
     async def _ipfs_down(_: Request, exc: IpfsUnavailable) -> JSONResponse:
@@ -92,3 +121,42 @@ def install_upstream_handlers(app: FastAPI, metrics: Metrics, decode: Any) -> No
     @app.exception_handler(IpfsError)
     async def _ipfs(_: Request, exc: IpfsError) -> JSONResponse:
         return failed("ipfs_error", ProblemError(502, "ipfs-error", "IPFS error", str(exc)))
+
+
+async def chain_storage_problem(gateway_url: str | None) -> str | None:
+    """The gateway's STORAGE_FULL sentence when the chain node cannot write now, else None.
+
+    Asked only after a write did not complete: the transaction path may report a node that stopped on a full
+    disk as "not mined within 60s" (it waits through a node that is down), which would send a client to retry
+    in seconds what needs an operator."""
+    if not gateway_url:
+        return None
+    try:
+        async with httpx.AsyncClient(timeout=STORAGE_CHECK_TIMEOUT_SECONDS) as client:
+            reply = (await client.post(gateway_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    error = reply.get("error") if isinstance(reply, dict) else None
+    if isinstance(error, dict) and error.get("code") == STORAGE_FULL:
+        return str(error.get("message"))
+    return None
+
+
+def _install_put_incomplete_handler(app: FastAPI, failed: Any) -> None:
+    """An upload whose anchoring stopped because the chain node's disk is full (or read-only) answers 507
+    storage-full, like every other request that meets that disk; any other incomplete upload keeps the record
+    service's problem (503)."""
+    # lazy: the record service is imported when the app is built, not when this module loads
+    from api.records.errors import PutIncompleteError
+
+    @app.exception_handler(PutIncompleteError)
+    async def _put_incomplete(_: Request, exc: PutIncompleteError) -> JSONResponse:
+        from api.record_access import record_problem  # lazy: api.record_access imports the problems module
+
+        if storage_failure(str(exc)):
+            return failed("storage_full", storage_problem(str(exc)))
+        if (cause := await chain_storage_problem(app.state.services.settings.gateway_url)) is not None:
+            return failed("storage_full", storage_problem(f"{cause} ({exc})"))
+        problem = record_problem(exc)
+        app.state.services.metrics.chain_errors.labels(problem.slug.replace("-", "_")).inc()
+        return problem_response(problem)

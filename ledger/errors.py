@@ -1,4 +1,4 @@
-"""Contract reverts decoded into Python exceptions with a readable message."""
+"""Contract reverts decoded into Python exceptions with a readable message; a chain node's disk trouble recognised."""
 
 from __future__ import annotations
 
@@ -29,6 +29,24 @@ class ContractRevert(LedgerError):
 
 class TransactionFailed(LedgerError):
     """A transaction could not be sent or mined (not a contract refusal)."""
+
+
+# How a chain node's disk trouble reads, in the node's own words (Go and Python OS errors) and in the
+# permissioning gateway's sentence (STORAGE_FULL: "the chain node's disk is full" / "... is read-only").
+_STORAGE_FAILURE_MARKERS = (
+    "no space left on device",
+    "[errno 28]",
+    "read-only file system",
+    "[errno 30]",
+    "disk is full",
+    "disk is read-only",
+)
+
+
+def storage_failure(message: str) -> bool:
+    """True when an error message says the chain node could not write because its disk is full or read-only."""
+    lowered = message.lower()
+    return any(marker in lowered for marker in _STORAGE_FAILURE_MARKERS)
 
 
 def _render(value: Any) -> str:

@@ -72,8 +72,11 @@ class GethNode:
         """Create what the datadir lacks (idempotent); a datadir that already holds a chain is left as it is."""
         if not os.access(self.binary, os.X_OK):
             raise GethError(f"geth is not built at {self.binary}: run `bash network/engines/build.sh geth` (or `make build`)")
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.datadir, 0o700)  # keystore and password live here
+        try:
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.datadir, 0o700)  # keystore and password live here
+        except OSError as exc:
+            raise GethError(f"cannot prepare the chain's datadir {self.datadir}: {exc.strerror} (is its disk full or mounted read-only?)") from None
         fresh_password = not self.password_file.exists()
         password = self._password()
         self._keystore(password, replace=fresh_password)

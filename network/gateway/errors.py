@@ -13,6 +13,8 @@ INTERNAL_ERROR = -32603
 TRANSACTION_REFUSED = -32007
 UPSTREAM_UNAVAILABLE = -32010
 REQUEST_TOO_LARGE = -32011
+# The chain node cannot write: its disk is full or read-only (it has stopped, or refused the write); the request was not carried out.
+STORAGE_FULL = -32012
 
 
 def error_response(request_id: Any, code: int, message: str) -> dict[str, Any]:
