@@ -23,7 +23,7 @@ from ledger.chain import Ledger
 from ledger.consent import ConsentLedger
 from ledger.records import RecordRegistry
 from ledger.registry import ConsortiumRegistry, Member
-from ledger.transactions import TransactionSender
+from ledger.transactions import TransactionSender, cache_chain_id
 from network.ipfs_client import IpfsClient
 
 MEMBER_CACHE_SECONDS = 30.0
@@ -64,7 +64,13 @@ class Services:
     @property
     def ledger(self) -> Ledger:
         assert self.settings.gateway_url and self.settings.deployments_file
-        return self._once("ledger", lambda: Ledger.open(self.settings.gateway_url, self.settings.deployments_file))  # type: ignore[arg-type]
+
+        def open_ledger() -> Ledger:
+            ledger = Ledger.open(self.settings.gateway_url, self.settings.deployments_file)  # type: ignore[arg-type]
+            cache_chain_id(ledger.w3)  # web3 would ask for it before every eth_call
+            return ledger
+
+        return self._once("ledger", open_ledger)
 
     @property
     def registry(self) -> ConsortiumRegistry:
@@ -80,6 +86,7 @@ class Services:
 
     @property
     def sender(self) -> TransactionSender:
+        """The institution's one transaction pipeline (puts, relays, claims, access-log batches; ledger/transactions.py)."""
         return self._once("sender", lambda: self.ledger.sender(self.identity.account))
 
     @property

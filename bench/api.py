@@ -1,13 +1,21 @@
-"""Reads at hospital scale through one institution's API: throughput, latency, gas per access-log entry.
+"""Reads and writes at hospital scale through one institution's API: throughput, latency, gas per log entry.
 
-    python -m bench.api --json [--seconds 8] [--readers 1,10,50]
+    python -m bench.api --json [--seconds 8] [--readers 1,10,50] [--writers 1,8] [--engine geth|anvil]
 
-Starts a throwaway sandbox network (anvil, automine), admits a provider, registers one consenting patient per
-reader, anchors two 1 KiB ECG records per patient and starts `healthsilk api serve` for that provider in its own
-process. Every reader (an asyncio task with its own keep-alive connection) reads its patient's records in turn,
-`GET /v1/records/{id}`, for `--seconds` per phase; with `_writer_1`, one writer uploads 1 KiB records alongside
-(`POST /v1/patients/{a}/records`). Each read is released only after its access is logged on chain, in the API's
-group-commit batches. Reported per phase: reads/s, p50 / p99 latency, errors, the writer's puts/s.
+Starts a throwaway sandbox network (geth `--dev.period 0` by default, as `network up` runs; or anvil, automine),
+admits a provider, registers one consenting patient per reader, anchors two 1 KiB ECG records per patient and
+starts `healthsilk api serve` for that provider in its own process. Every reader (an asyncio task with its own
+keep-alive connection) reads its patient's records in turn, `GET /v1/records/{id}`, for `--seconds` per phase; with
+`_writer_1`, one writer uploads 1 KiB records alongside (`POST /v1/patients/{a}/records`). Each read is released only
+after its access is logged on chain, in the API's group-commit batches. Reported per phase: reads/s, p50 / p99
+latency, errors, the writer's puts/s.
+
+Writes: `writers_N` has N concurrent writers uploading 1 KiB ECG records (each answered 201 only after the receipt of
+the transaction that anchored it); reported: puts/s, p50 / p99, errors, and from the chain how the puts were
+anchored (transactions, `anchorBatch` batches and their records, records anchored on their own). The records the
+read phases use are anchored on their own (the setup anchors them with batching off): the contract's group-committed
+access log (`logAccessBatch`) takes only such records. `batched_reads_10` shows what reading batch-anchored records
+costs today (one `batchedRecordAccessed` transaction per read).
 
 Also: gas per access-log entry (`logAccessBatch` with 100 entries of one patient, with one entry, and the single
 `recordAccessed`) next to the floor any per-entry on-chain check must pay (bench/gas.py), the batches the API
@@ -36,7 +44,13 @@ from eth_account import Account
 from api.records import RecordClients, RecordService
 from api.records.fhir import validate
 from bench.gas import access_log_floor
-from bench.network import BenchNetwork, bench_account, exit_cleanly_on_sigterm, free_port, throwaway_network
+from bench.network import (
+    BenchNetwork,
+    bench_account,
+    exit_cleanly_on_sigterm,
+    free_port,
+    throwaway_network,
+)
 from crypto import HpkePrivateKey, Identity
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms
@@ -47,7 +61,10 @@ from ledger.vocabulary import Category, Purpose
 KiB = 1024
 PASSWORD = "bench-only-password"
 RECORDS_PER_PATIENT = 2
-GOALS = {"readers_50.reads_per_s": 300.0, "readers_50.p99_ms": 1000.0, "readers_50_writer_1.writer.puts_per_s": 5.0}
+GOALS = {
+    "readers_50.reads_per_s": 300.0, "readers_50.p99_ms": 1000.0, "readers_50_writer_1.writer.puts_per_s": 5.0, "writers_8.puts_per_s": 50.0,
+}
+NOTE_DIGITS = 12  # writers vary an ECG template's note by a zero-padded counter: every body has the same size
 
 
 def sized_ecg(target: int, seed: int) -> dict[str, Any]:
@@ -103,7 +120,8 @@ def upload_records(net: BenchNetwork, hospital: Identity, patients: list[Identit
     """RECORDS_PER_PATIENT records per patient, anchored by `hospital` in this process (before its API sends anything,
     so the two senders of its key never overlap); record ids per patient."""
     clients = RecordClients.open(net.ledger(), net.settings.ipfs_url, ipfs_secret=net.settings.ipfs_api_secret)
-    service = RecordService(hospital, clients, root / "direct")
+    # Batching off: the read phases measure the access log's group commit, which takes records anchored on their own.
+    service = RecordService(hospital, clients, root / "direct", put_max_batch=1)
     jobs = [(p, k) for p in range(len(patients)) for k in range(RECORDS_PER_PATIENT)]
     bodies = {job: sized_ecg(KiB, 1000 * job[0] + job[1]) for job in jobs}
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -177,12 +195,21 @@ def _latency_stats(latencies: list[float], wall: float, unit: str) -> dict[str, 
 
 
 class Load:
-    """Readers (and an optional writer) against the served API, as asyncio tasks sharing one event loop."""
+    """Readers and writers against the served API, as asyncio tasks sharing one event loop."""
 
     def __init__(self, url: str, token: str, patients: list[Identity], records: list[list[str]]) -> None:
         self.url, self.token, self.patients, self.records = url, token, patients, records
         self.reads_ok = 0  # every successful read, warm-up included (the access-log completeness check)
         self.seed = 10**6
+        self.template = sized_ecg(KiB - NOTE_DIGITS, 0)  # "bench record 0" + padding digits: just under 1 KiB
+        self.written: list[dict[str, Any]] = []  # every 201 of the writer phases (record id, transaction)
+
+    def body(self) -> dict[str, Any]:
+        """A fresh 1 KiB record (distinct content, same size), without re-validating a new body per put."""
+        self.seed += 1
+        body = json.loads(json.dumps(self.template))
+        body["note"][0]["text"] = f"bench record {self.seed:0{NOTE_DIGITS}d}"
+        return body
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120)
@@ -216,25 +243,9 @@ class Load:
                         if len(samples) < 3:
                             samples.append(str(getattr(answer, "text", answer))[:300])
 
-        async def write_loop() -> None:
-            patient = self.patients[0].address
-            async with self.client() as http:
-                while loop.time() < stop:
-                    self.seed += 1
-                    body = await asyncio.to_thread(sized_ecg, KiB, self.seed)
-                    start = time.perf_counter()
-                    try:
-                        answer = await http.post(f"/v1/patients/{patient}/records", json=body)
-                        ok = answer.status_code == 201
-                    except httpx.HTTPError:
-                        ok = False
-                    if ok:
-                        puts.append(time.perf_counter() - start)
-                    else:
-                        errors["puts"] += 1
-
+        put_stages: list[dict[str, float]] = []
         started = time.perf_counter()
-        await asyncio.gather(*(read_loop(k) for k in range(readers)), *([write_loop()] if writer else []))
+        await asyncio.gather(*(read_loop(k) for k in range(readers)), *([self.write_loop(0, stop, puts, errors, samples, put_stages)] if writer else []))
         wall = time.perf_counter() - started
         self.reads_ok += len(reads)
         out = _latency_stats(reads, wall, "reads") | {"errors": errors["reads"]}
@@ -244,6 +255,47 @@ class Load:
             out["error_samples"] = samples
         if writer:
             out["writer"] = _latency_stats(puts, wall, "puts") | {"errors": errors["puts"]}
+            put_names = sorted({name for stage in put_stages for name in stage})
+            out["writer"]["server_timing_p50_ms"] = {name: round(statistics.median(stage.get(name, 0.0) for stage in put_stages), 1) for name in put_names}
+        return out
+
+    async def write_loop(self, k: int, stop: float, puts: list[float], errors: dict[str, int], samples: list[str], stages: list[dict[str, float]] | None = None) -> None:
+        """One writer: 1 KiB ECG records for its patient, back to back, until `stop` (event-loop time)."""
+        loop = asyncio.get_running_loop()
+        patient = self.patients[k % len(self.patients)].address
+        async with self.client() as http:
+            while loop.time() < stop:
+                body = self.body()
+                start = time.perf_counter()
+                try:
+                    answer = await http.post(f"/v1/patients/{patient}/records", json=body)
+                    ok = answer.status_code == 201
+                except httpx.HTTPError as exc:
+                    ok, answer = False, exc  # type: ignore[assignment]
+                if ok:
+                    puts.append(time.perf_counter() - start)
+                    self.written.append(answer.json()[0])
+                    if stages is not None:
+                        stages.append(_server_timing(answer.headers.get("server-timing", "")))
+                else:
+                    errors["puts"] += 1
+                    if len(samples) < 3:
+                        samples.append(str(getattr(answer, "text", answer))[:300])
+
+    async def write_phase(self, writers: int, seconds: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + seconds
+        puts: list[float] = []
+        errors = {"puts": 0}
+        samples: list[str] = []
+        stages: list[dict[str, float]] = []
+        started = time.perf_counter()
+        await asyncio.gather(*(self.write_loop(k, stop, puts, errors, samples, stages) for k in range(writers)))
+        out = _latency_stats(puts, time.perf_counter() - started, "puts") | {"errors": errors["puts"]}
+        names = sorted({name for stage in stages for name in stage})
+        out["server_timing_p50_ms"] = {name: round(statistics.median(stage.get(name, 0.0) for stage in stages), 1) for name in names}
+        if samples:
+            out["error_samples"] = samples
         return out
 
     async def warm_up(self) -> None:
@@ -275,6 +327,32 @@ def access_log_check(ledger: Ledger, reader: str, reads_ok: int) -> dict[str, An
     }
 
 
+def anchoring(ledger: Ledger, author: str, from_block: int, to_block: int) -> dict[str, Any]:
+    """How the puts of a phase reached the chain: anchor transactions, batches and their records, single anchors."""
+    records = RecordRegistry(ledger)
+    singles = [a for a in ledger.events("RecordRegistry", "RecordAnchored", author=author) if from_block <= a.block_number <= to_block]
+    batches = records.batches(from_block=from_block, to_block=to_block, author=author)
+    batched = sum(b.count for b in batches)
+    gas = [int(ledger.w3.eth.get_transaction_receipt(b.transaction_hash)["gasUsed"]) for b in batches[-50:]]
+    return {
+        "transactions": len(singles) + len(batches), "batches": len(batches), "batched_records": batched, "single_records": len(singles),
+        "mean_batch": round(batched / max(1, len(batches)), 1), "gas_per_batched_record": round(sum(gas) / max(1, sum(b.count for b in batches[-50:]))),
+    }
+
+
+async def batched_reads(load: Load, readers: int, seconds: float) -> dict[str, Any]:
+    """Reads of records the writer phases anchored in batches (one batchedRecordAccessed transaction per read)."""
+    ids = [w["record_id"] for w in load.written if w.get("batched")]
+    if not ids:
+        return {"reads": 0, "note": "no batch-anchored record was written"}
+    saved = load.records
+    load.records = [ids[k::readers] for k in range(readers) if ids[k::readers]]
+    try:
+        return await load.phase(len(load.records), seconds, writer=False)
+    finally:
+        load.records = saved
+
+
 def gas_per_log_entry(net: BenchNetwork) -> dict[str, Any]:
     """logAccessBatch with 100 entries of one patient and with one entry, recordAccessed, and the floor."""
     ledger = net.ledger()
@@ -304,26 +382,42 @@ def _goal(result: dict[str, Any], path: str) -> Any:
     return value
 
 
-def run(reader_counts: list[int], seconds: float) -> dict[str, Any]:
-    with throwaway_network() as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-api-") as tmp:
+def run(reader_counts: list[int], seconds: float, writer_counts: list[int] | None = None, engine: str = "geth") -> dict[str, Any]:
+    writer_counts = [1, 8] if writer_counts is None else writer_counts
+    with throwaway_network(engine=engine) as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-api-") as tmp:  # type: ignore[arg-type]
         root = Path(tmp)
         hospital = admit(net, "api-hospital-served", "Bench API Hospital")
         patients = consenting_patients(net, hospital.address, max(reader_counts))
         records = upload_records(net, hospital, patients, root)
         url, token, stop = serve(net, hospital, root)
         load = Load(url, token, patients, records)
-        result: dict[str, Any] = {"bench": "api", "network": "anvil sandbox (automine), one API process", "record_bytes": KiB, "seconds_per_phase": seconds}
+        result: dict[str, Any] = {
+            "bench": "api", "network": f"{engine} sandbox ({'--dev.period 0' if engine == 'geth' else 'automine'}), one API process", "record_bytes": KiB,
+            "seconds_per_phase": seconds,
+            "machine": {"cpus": os.cpu_count(), "load_average_1m_at_start": os.getloadavg()[0]},  # the box is shared: read figures with it
+        }
         try:
             asyncio.run(load.warm_up())
             for readers in reader_counts:
                 result[f"readers_{readers}"] = asyncio.run(load.phase(readers, seconds, writer=False))
             for readers in reader_counts:
                 result[f"readers_{readers}_writer_1"] = asyncio.run(load.phase(readers, seconds, writer=True))
+            ledger = net.ledger()
+            for writers in writer_counts:
+                first = ledger.w3.eth.block_number + 1
+                result[f"writers_{writers}"] = asyncio.run(load.write_phase(writers, seconds))
+                result[f"writers_{writers}"]["anchoring"] = anchoring(ledger, hospital.address, first, ledger.w3.eth.block_number)
+            batch_txs = {b.transaction_hash for b in RecordRegistry(ledger).batches(author=hospital.address)}
+            for written in load.written:
+                written["batched"] = written["transaction_hash"] in batch_txs
+            result["batched_reads_10"] = asyncio.run(batched_reads(load, 10, seconds))
         finally:
             stop()
+        result["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
         result["access_log"] = access_log_check(net.ledger(), hospital.address, load.reads_ok)
         result["gas_per_log_entry"] = gas_per_log_entry(net)
-    result["errors"] = sum(v.get("errors", 0) + v.get("writer", {}).get("errors", 0) for k, v in result.items() if k.startswith("readers_"))
+    phases = [v for k, v in result.items() if k.startswith(("readers_", "writers_", "batched_reads_"))]
+    result["errors"] = sum(v.get("errors", 0) + v.get("writer", {}).get("errors", 0) for v in phases)
     result["goals"] = {path: {"goal": goal, "measured": _goal(result, path)} for path, goal in GOALS.items()}
     for path, entry in result["goals"].items():
         measured = entry["measured"]
@@ -336,9 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
     parser.add_argument("--readers", default="1,10,50", help="concurrent readers per phase, comma-separated")
+    parser.add_argument("--writers", default="1,8", help="concurrent writers per write phase, comma-separated")
+    parser.add_argument("--engine", default="geth", choices=["geth", "anvil"], help="the chain node (geth: as `network up` runs it)")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
-    result = run(sorted({int(n) for n in args.readers.split(",")}), args.seconds)
+    result = run(sorted({int(n) for n in args.readers.split(",")}), args.seconds, sorted({int(n) for n in args.writers.split(",") if n}), args.engine)
     if args.json:
         print(json.dumps(result))
     else:
@@ -349,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                     w = phase["writer"]
                     line += f"   writer {w['puts_per_s']} puts/s p50 {w['p50_ms']} ms"
                 print(line)
+            elif key.startswith("writers_"):
+                print(f"{key:22} {phase['puts_per_s']:8.1f} puts/s   p50 {phase['p50_ms']} ms  p99 {phase['p99_ms']} ms  errors {phase['errors']}  {phase['anchoring']}")
         print(f"access log complete: {result['access_log']['complete']} ({result['access_log']['entries_on_chain']} entries, {result['access_log']['reads_ok']} reads)")
         print(f"gas per log entry: {result['gas_per_log_entry']}")
     return 0

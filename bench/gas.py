@@ -27,10 +27,10 @@ from web3.logs import DISCARD
 
 from bench.network import BenchNetwork, bench_account, throwaway_network
 from ledger.chain import Ledger
-from ledger.records import pack_access_entries
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.merkle import BatchRecord, RecordBatch
 from ledger.payments import HealthCardPayments, NewProgramme, code32
+from ledger.records import pack_access_entries
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose

@@ -9,7 +9,8 @@ over its entries in calldata order, so proofs from here verify with OpenZeppelin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,3 +176,45 @@ def _category(category: int) -> int:
     if not 0 <= category <= 255:
         raise ValueError(f"category must fit in uint8, got {category}")
     return category
+
+
+# ---------------------------------------------------------------- batch manifests (IPFS)
+
+MANIFEST_FORMAT = "healthsilk-batch-manifest/1"
+
+
+def manifest_bytes(records: Sequence[BatchRecord], cid_text: Callable[[bytes], str] | None = None) -> bytes:
+    """The manifest a batch's `manifestCid` names (the format ledger/audit/deep.py verifies): every record in full,
+    in tree order, as compact JSON. `cid_text` renders binary CIDs as text CIDs (default: 0x-hex, also accepted)."""
+    render = cid_text or (lambda cid: "0x" + cid.hex())
+    body = {
+        "format": MANIFEST_FORMAT,
+        "records": [
+            {"recordId": "0x" + r.record_id.hex(), "patient": r.patient, "category": r.category, "contentHash": "0x" + r.content_hash.hex(), "cid": render(r.cid)}
+            for r in records
+        ],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def parse_manifest(data: bytes, cid_bytes: Callable[[str], bytes] | None = None) -> list[BatchRecord]:
+    """The records a manifest lists (ValueError when it is not one). `cid_bytes` parses text CIDs; 0x-hex CIDs are
+    always accepted. A bare list of records is accepted too, as the auditor does."""
+    try:
+        manifest = json.loads(data)
+        items = manifest["records"] if isinstance(manifest, dict) else manifest
+        if not isinstance(items, list) or not items:
+            raise ValueError("a manifest lists at least one record")
+        records = []
+        for item in items:
+            cid = str(item["cid"])
+            if cid.startswith("0x"):
+                binary = bytes.fromhex(cid[2:])
+            elif cid_bytes is not None:
+                binary = cid_bytes(cid)
+            else:
+                raise ValueError(f"text CID {cid!r} given and no parser")
+            records.append(BatchRecord(bytes.fromhex(str(item["recordId"])[2:]), str(item["patient"]), int(item["category"]), bytes.fromhex(str(item["contentHash"])[2:]), binary))
+        return records
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a batch manifest: {exc}") from None

@@ -1,4 +1,4 @@
-"""Typed access to the RecordRegistry: anchors, patient upload authorisations, erasure, the access log."""
+"""Typed access to the RecordRegistry: anchors (single and batched), upload authorisations, erasure, the access log."""
 
 from __future__ import annotations
 
@@ -7,21 +7,32 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
-from pydantic import BaseModel
 from hexbytes import HexBytes
+from pydantic import BaseModel
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from ledger.chain import Ledger
 from ledger.eip712 import Domain, TypedMessage
-from ledger.events import DecodedEvent
+from ledger.events import DecodedEvent, EventReader
+from ledger.merkle import BatchRecord, RecordBatch
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Purpose
 
 ZERO32 = b"\x00" * 32
 ACCESS_ENTRY_SIZE = 33  # RecordRegistry.ACCESS_ENTRY_SIZE: recordId (32 bytes) then purpose (1 byte)
 RECORDS_ACCESSED_TOPIC = keccak(text="RecordsAccessed(address,address,bytes32,uint8,bytes32[])")
+# anchorRecord's gas, with room: ~70k, ~135k for an author's first record (its author index), a longer CID or a
+# superseded record's extra reads add a few thousand. Passing it skips the estimate (a refusal still decodes).
+ANCHOR_GAS = 250_000
+
+
+def batch_gas(batch: RecordBatch) -> int:
+    """anchorBatch's gas, with room, so the estimate can be skipped: measured ~63k + ~2k per record + ~6.3k per run of
+    one patient (its consent lookup). A batch the contract refuses then fails in its receipt, decoded all the same."""
+    runs = 1 + sum(1 for a, b in zip(batch.records, batch.records[1:]) if a.patient != b.patient)
+    return int(1.3 * (70_000 + 3_000 * len(batch.records) + 7_500 * runs))
 
 UPLOAD_AUTHORIZATION_TYPES = {
     "UploadAuthorization": [
@@ -51,8 +62,23 @@ class NewRecord(BaseModel):
         return (self.record_id, to_checksum_address(self.patient), self.category, self.content_hash, self.cid, self.supersedes)
 
 
+class BatchPosition(BaseModel):
+    """Where a batch-anchored record sits: its batch (RecordBatchAnchored) and its Merkle proof under the root."""
+
+    root: bytes
+    index: int
+    count: int
+    manifest_cid: bytes
+    proof: list[bytes]
+
+    def record_tuple(self, anchor: Anchor) -> tuple[bytes, str, int, bytes, bytes]:
+        """The BatchedRecord tuple the contract's batched functions take."""
+        return (anchor.record_id, to_checksum_address(anchor.patient), anchor.category, anchor.content_hash, anchor.cid)
+
+
 class Anchor(BaseModel):
-    """A record's anchor as the chain recorded it (event RecordAnchored)."""
+    """A record's anchor as the chain recorded it: event RecordAnchored, or for a batch-anchored record its
+    manifest entry under RecordBatchAnchored (`batch` set; author = the batch's, supersedes and consent_id zero)."""
 
     record_id: bytes
     patient: str
@@ -62,6 +88,21 @@ class Anchor(BaseModel):
     cid: bytes
     supersedes: bytes
     consent_id: bytes
+    block_number: int
+    transaction_hash: str
+    batch: BatchPosition | None = None
+
+    def batch_record(self) -> BatchRecord:
+        return BatchRecord(self.record_id, self.patient, self.category, self.content_hash, self.cid)
+
+
+class AnchoredBatch(BaseModel):
+    """A RecordBatchAnchored event."""
+
+    root: bytes
+    author: str
+    count: int
+    manifest_cid: bytes
     block_number: int
     transaction_hash: str
 
@@ -115,9 +156,23 @@ class RecordRegistry:
         return Domain.of(self.contract)
 
     # --- anchoring ---------------------------------------------------------------------------------
-    def anchor(self, author: TransactionSender, record: NewRecord) -> Anchor:
-        receipt = author.transact(self.contract.functions.anchorRecord(record.as_tuple()))
-        return self._anchor_from(receipt)
+    def anchor(self, author: TransactionSender, record: NewRecord, gas: int | None = None) -> Anchor:
+        """anchorRecord; with `gas` (e.g. ANCHOR_GAS) no estimate is made: a refusal is decoded from the receipt."""
+        receipt = author.transact(self.contract.functions.anchorRecord(record.as_tuple()), gas=gas)
+        return self.anchor_from_receipt(receipt)
+
+    def submit_batch(self, author: TransactionSender, batch: RecordBatch, manifest_cid: bytes, gas: int | None = None, urgent: bool = False) -> HexBytes:
+        """Send anchorBatch without waiting; the whole batch is refused if any entry is: at the estimate, or with
+        `gas` (e.g. `batch_gas(batch)`) in the receipt (ContractRevert from `wait`)."""
+        return author.submit(self.contract.functions.anchorBatch(batch.entries(), manifest_cid), gas=gas, urgent=urgent)
+
+    def batch_anchors(self, receipt: TxReceipt, batch: RecordBatch) -> list[Anchor]:
+        """Each record's anchor from anchorBatch's receipt (ValueError if the root is not the batch's)."""
+        (log,) = self.contract.events.RecordBatchAnchored().process_receipt(receipt, errors=DISCARD)
+        anchored = _batch(log["args"], log["blockNumber"], log["transactionHash"].to_0x_hex())
+        if anchored.root != batch.root or anchored.count != len(batch.records):
+            raise ValueError(f"transaction {anchored.transaction_hash} anchored root 0x{anchored.root.hex()}, not this batch's 0x{batch.root.hex()}")
+        return batched_anchors(anchored, batch)
 
     def upload_authorization(self, record: NewRecord, author: str, deadline: int, signer: str | None = None, nonce: int | None = None) -> TypedMessage:
         """The message a patient (or delegate) signs so `author` may anchor `record` without a standing consent."""
@@ -131,7 +186,7 @@ class RecordRegistry:
     def anchor_with_authorization(self, author: TransactionSender, record: NewRecord, signed: TypedMessage, signature: bytes) -> Anchor:
         m = signed.message
         receipt = author.transact(self.contract.functions.anchorRecordWithAuthorization(record.as_tuple(), m["nonce"], m["deadline"], signature))
-        return self._anchor_from(receipt)
+        return self.anchor_from_receipt(receipt)
 
     # --- erasure -----------------------------------------------------------------------------------
     def erasure_message(self, patient: str, record_id: bytes, deadline: int, nonce: int | None = None) -> TypedMessage:
@@ -142,6 +197,13 @@ class RecordRegistry:
     def relay_erasure(self, relayer: TransactionSender, signed: TypedMessage, signature: bytes) -> None:
         m = signed.message
         relayer.transact(self.contract.functions.requestErasureBySig(m["recordId"], m["nonce"], m["deadline"], signature))
+
+    def relay_batched_erasure(self, relayer: TransactionSender, anchor: Anchor, signed: TypedMessage, signature: bytes) -> None:
+        """requestBatchedErasureBySig: the same signed RequestErasure, proven against the record's batch root."""
+        assert anchor.batch is not None
+        m = signed.message
+        fn = self.contract.functions.requestBatchedErasureBySig(anchor.batch.root, anchor.batch.record_tuple(anchor), anchor.batch.proof, m["nonce"], m["deadline"], signature)
+        relayer.transact(fn)
 
     # --- access log --------------------------------------------------------------------------------
     def log_access(self, reader: TransactionSender, record_ids: list[bytes], purpose: Purpose) -> None:
@@ -192,12 +254,27 @@ class RecordRegistry:
             raise ValueError(f"transaction {tx_hash} logged accesses that are not among the entries sent")
         return AccessBatchResult(transaction_hash=tx_hash, block_number=block, gas_used=int(receipt["gasUsed"]), logged=out)
 
+    def submit_batched_access(self, reader: TransactionSender, anchor: Anchor, purpose: Purpose | int) -> HexBytes:
+        """batchedRecordAccessed for a batch-anchored record (its own transaction: logAccessBatch knows only
+        records anchored on their own). A refusal raises ContractRevert at the estimate."""
+        assert anchor.batch is not None
+        fn = self.contract.functions.batchedRecordAccessed(anchor.batch.root, anchor.batch.record_tuple(anchor), anchor.batch.proof, int(purpose))
+        return reader.submit(fn)
+
+    def batched_access_result(self, receipt: TxReceipt, anchor: Anchor, purpose: Purpose | int) -> AccessBatchResult:
+        return self.access_batch_result(receipt, [(anchor.record_id, purpose)])
+
     # --- reads -------------------------------------------------------------------------------------
     def nonce(self, account: str) -> int:
         return int(self.contract.functions.nonces(to_checksum_address(account)).call())
 
     def state(self, record_id: bytes) -> RecordState | None:
-        patient, category, anchored_at, erased, author = self.contract.functions.getRecord(record_id).call()
+        return self.state_of(self.contract.functions.getRecord(record_id).call())
+
+    @staticmethod
+    def state_of(raw: Any) -> RecordState | None:
+        """getRecord's answer (e.g. from a batch of requests) as a RecordState; None for an unknown record."""
+        patient, category, anchored_at, erased, author = raw
         if int(patient, 16) == 0:
             return None
         return RecordState(patient=patient, category=category, anchored_at=anchored_at, erased=erased, author=author)
@@ -205,6 +282,30 @@ class RecordRegistry:
     def author_index(self, author: str) -> int:
         """The index records anchored on their own store for `author`; 0 until it anchors its first one."""
         return int(self.contract.functions.authorIndexOf(to_checksum_address(author)).call())
+
+    def batch_state(self, root: bytes) -> tuple[str, int, int] | None:
+        """(author, anchoredAt, count) of an anchored batch, None when unknown."""
+        author, anchored_at, count = self.contract.functions.getBatch(root).call()
+        return None if int(author, 16) == 0 else (author, int(anchored_at), int(count))
+
+    def is_batched_erased(self, anchor: Anchor) -> bool:
+        assert anchor.batch is not None
+        return bool(self.contract.functions.isBatchedRecordErased(anchor.batch.record_tuple(anchor)).call())
+
+    def verify_batched(self, anchor: Anchor) -> bool:
+        """verifyBatchedRecord: the contract's own check of the record's proof against its anchored root."""
+        assert anchor.batch is not None
+        return bool(self.contract.functions.verifyBatchedRecord(anchor.batch.root, anchor.batch.record_tuple(anchor), anchor.batch.proof).call())
+
+    def batches(self, from_block: int | None = None, to_block: int | None = None, author: str | None = None) -> list[AnchoredBatch]:
+        """RecordBatchAnchored events in [from_block (deployment), to_block (head)], in chain order."""
+        start = self.ledger.deployments.contracts["RecordRegistry"].block_number if from_block is None else from_block
+        end = self.ledger.w3.eth.block_number if to_block is None else to_block
+        if end < start:
+            return []
+        indexed = {} if author is None else {"author": to_checksum_address(author)}
+        events = EventReader(self.ledger.w3, self.ledger.max_block_range).read_filtered(self.contract, "RecordBatchAnchored", start, end, **indexed)
+        return [_batch(e.args, e.block_number, "0x" + e.transaction_hash.hex()) for e in events]
 
     def find_anchor(self, record_id: bytes) -> Anchor | None:
         events = self.ledger.events("RecordRegistry", "RecordAnchored", recordId=record_id)
@@ -222,13 +323,33 @@ class RecordRegistry:
             for e in self.ledger.events("RecordRegistry", "RecordsAccessed", patient=to_checksum_address(patient))
         ]
 
-    def _anchor_from(self, receipt: dict) -> Anchor:  # type: ignore[type-arg]
+    def anchor_from_receipt(self, receipt: dict) -> Anchor:  # type: ignore[type-arg]
+        """The anchor an anchorRecord receipt logged (RecordAnchored)."""
         (log,) = self.contract.events.RecordAnchored().process_receipt(receipt, errors=DISCARD)
         return _anchor(log["args"], log["blockNumber"], log["transactionHash"].to_0x_hex())
 
     @staticmethod
     def _anchor_from_event(event: DecodedEvent) -> Anchor:
         return _anchor(event.args, event.block_number, "0x" + event.transaction_hash.hex())
+
+
+def batched_anchors(anchored: AnchoredBatch, batch: RecordBatch) -> list[Anchor]:
+    """The anchors of a batch's records, proofs included (the batch as its manifest lists it)."""
+    return [
+        Anchor(
+            record_id=r.record_id, patient=r.patient, author=anchored.author, category=r.category, content_hash=r.content_hash, cid=r.cid,
+            supersedes=ZERO32, consent_id=ZERO32, block_number=anchored.block_number, transaction_hash=anchored.transaction_hash,
+            batch=BatchPosition(root=anchored.root, index=index, count=anchored.count, manifest_cid=anchored.manifest_cid, proof=batch.proof(index)),
+        )
+        for index, r in enumerate(batch.records)
+    ]
+
+
+def _batch(args: Any, block_number: int, transaction_hash: str) -> AnchoredBatch:
+    return AnchoredBatch(
+        root=bytes(args["root"]), author=args["author"], count=int(args["count"]), manifest_cid=bytes(args["manifestCid"]),
+        block_number=block_number, transaction_hash=transaction_hash,
+    )
 
 
 def _anchor(args: Any, block_number: int, transaction_hash: str) -> Anchor:

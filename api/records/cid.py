@@ -84,3 +84,8 @@ def _field_varint(number: int, value: int) -> bytes:
 
 def _field_bytes(number: int, value: bytes) -> bytes:
     return _varint((number << 3) | 2) + _varint(len(value)) + value
+
+
+# multiformats registers its encodings lazily, on first use, and two threads doing that at once fail with
+# "Raw encoding with name 'base32' already exists" (seen with concurrent first puts): register them now, at import.
+cid_to_bytes(cid_to_text(_RAW_PREFIX + bytes(32)))

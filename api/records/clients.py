@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from api.records.batch_index import BatchIndex
 from api.records.policy import AccessPolicy, ChainAccessPolicy
 from api.records.storage import ObjectStore
 from ledger.chain import Ledger
@@ -23,6 +24,7 @@ class RecordClients:
     registry: ConsortiumRegistry = field(init=False)
     objects: ObjectStore = field(init=False)
     policy: AccessPolicy = field(init=False)
+    batches: BatchIndex = field(init=False)  # where batch-anchored records are (RecordBatchAnchored + manifests)
 
     def __post_init__(self) -> None:
         self.consents = ConsentLedger(self.ledger)
@@ -30,6 +32,7 @@ class RecordClients:
         self.registry = ConsortiumRegistry(self.ledger)
         self.objects = ObjectStore(self.ipfs, self.ipfs_api)
         self.policy = ChainAccessPolicy(self.consents)
+        self.batches = BatchIndex(self.records, self.ipfs)
 
     @classmethod
     def open(cls, ledger: Ledger, ipfs_api: str, policy: AccessPolicy | None = None, timeout: float = 60.0, ipfs_secret: str | None = None) -> RecordClients:

@@ -9,6 +9,9 @@
 
 The chain has the final word: the local decision only spares the chain a read it would refuse; the contract checks
 consent, erasure and existence again for every entry when it logs.
+
+A batch-anchored record (anchor_batcher.py) is logged by `batchedRecordAccessed` with its Merkle proof, in a
+transaction of its own: the contract's `logAccessBatch` takes only records anchored on their own.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ import anyio.to_thread
 
 from api.records.access_batcher import AccessBatcher, AccessEntry, AccessOutcome
 from api.records.clients import RecordClients
-from api.records.errors import AccessDeniedError, NoKeyError, RecordErasedError, RecordError, RecordNotFoundError
+from api.records.errors import (
+    AccessDeniedError,
+    NoKeyError,
+    RecordErasedError,
+    RecordError,
+    RecordNotFoundError,
+)
 from api.records.keystore import KeyStore
 from api.records.models import RecordRead
 from api.records.read_cache import ReadCache
@@ -66,6 +75,8 @@ class RecordReader:
     def get(self, record_id: bytes, purpose: Purpose) -> RecordRead:
         """Read one record (blocking until its access is on chain)."""
         prepared = self.prepare(record_id, purpose)
+        if prepared.anchor.batch is not None:
+            return self.release(prepared, self.log_batched(prepared))
         return self.release(prepared, self._wait(self.access_log.submit(prepared.entry), prepared))
 
     def get_many(self, requests: Sequence[tuple[bytes, Purpose]]) -> list[RecordRead | RecordError]:
@@ -76,7 +87,7 @@ class RecordReader:
                 prepared.append(self.prepare(record_id, purpose))
             except RecordError as exc:
                 prepared.append(exc)
-        ready = [p for p in prepared if isinstance(p, PreparedRead)]
+        ready = [p for p in prepared if isinstance(p, PreparedRead) and p.anchor.batch is None]
         futures = iter(self.access_log.submit_many([p.entry for p in ready]))
         out: list[RecordRead | RecordError] = []
         for item in prepared:
@@ -84,7 +95,8 @@ class RecordReader:
                 out.append(item)
                 continue
             try:
-                out.append(self.release(item, self._wait(next(futures), item)))
+                outcome = self.log_batched(item) if item.anchor.batch is not None else self._wait(next(futures), item)
+                out.append(self.release(item, outcome))
             except RecordError as exc:
                 out.append(exc)
         return out
@@ -95,6 +107,8 @@ class RecordReader:
         started = time.perf_counter()
         prepared = await anyio.to_thread.run_sync(self.prepare, record_id, purpose)
         prepared.timings["prepare"] = time.perf_counter() - started  # its stages, plus the wait for a worker thread
+        if prepared.anchor.batch is not None:
+            return self.release(prepared, await anyio.to_thread.run_sync(self.log_batched, prepared))
         started = time.perf_counter()
         try:
             outcome = await asyncio.wrap_future(self.access_log.submit(prepared.entry))
@@ -136,6 +150,22 @@ class RecordReader:
             record_id=anchor.record_id, version=prepared.obj.version, category=Category(anchor.category).name, media_type=prepared.obj.media_type,
             resource=prepared.resource, anchor=anchor, access_logged=True, timings=prepared.timings,
         )
+
+    def log_batched(self, prepared: PreparedRead) -> AccessOutcome:
+        """Log the access to a batch-anchored record (batchedRecordAccessed, with its proof) and wait for the receipt."""
+        records, sender, anchor = self.clients.records, self.access_log.sender, prepared.anchor
+        with _timed(prepared.timings, "log_tx"):
+            try:
+                receipt = sender.wait(records.submit_batched_access(sender, anchor, prepared.purpose))
+            except ContractRevert as exc:
+                if exc.name == "RecordIsErased":
+                    self.forget(anchor.record_id)
+                    raise RecordErasedError(f"record 0x{anchor.record_id.hex()} was erased at the patient's request") from exc
+                if exc.name in ("UnknownBatch", "InvalidProof"):
+                    raise RecordNotFoundError(f"record 0x{anchor.record_id.hex()}: {exc}") from exc
+                raise AccessDeniedError(f"the chain refused to log this access ({exc}); the record is not returned") from exc
+            result = records.batched_access_result(receipt, anchor, prepared.purpose)
+        return AccessOutcome(result.transaction_hash, result.block_number, result.logged[0], 1)
 
     def forget(self, record_id: bytes) -> None:
         """Drop what this reader holds of an erased record (cached anchor and ciphertext, the key-store wrap)."""

@@ -3,14 +3,18 @@ consent covers the record's category for TREATMENT (later grantees get theirs th
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 
 from api.records.errors import PatientKeyMissingError
 from api.records.policy import AccessPolicy
 from crypto import CryptoError, HpkePublicKey
 from ledger.consent import ConsentLedger
-from ledger.registry import ConsortiumRegistry
+from ledger.registry import ConsortiumRegistry, Member
 from ledger.vocabulary import Category, Purpose
+
+DIRECTORY_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -19,8 +23,9 @@ class Recipients:
     skipped: dict[str, str] = field(default_factory=dict)  # member -> why it got no wrap
 
 
-def patient_public_key(consents: ConsentLedger, patient: str) -> HpkePublicKey:
-    raw = consents.patient_key(patient)
+def patient_public_key(consents: ConsentLedger, patient: str, raw: bytes | None = None) -> HpkePublicKey:
+    """The patient's registered HPKE key (`raw`: as already read from the ConsentLedger, else read now)."""
+    raw = consents.patient_key(patient) if raw is None else raw
     if not raw:
         raise PatientKeyMissingError(f"patient {patient} has no HPKE key on the ConsentLedger; register it from the wallet first")
     try:
@@ -39,12 +44,34 @@ def member_public_key(registry: ConsortiumRegistry, address: str) -> HpkePublicK
         return None
 
 
+class MemberDirectory:
+    """The registry's member list, re-read at most every `ttl` seconds (2 + members eth_calls per read).
+
+    Members are admitted, suspended and re-keyed only by governance votes, so a put seals for a list at most a few
+    seconds old; whether each member may read is still decided per put by the access policy (live consent, active
+    member), and a member missed here gets its key through a patient's key share."""
+
+    def __init__(self, registry: ConsortiumRegistry, ttl: float = DIRECTORY_CACHE_SECONDS) -> None:
+        self.registry = registry
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._members: list[Member] | None = None
+        self._read_at = 0.0
+
+    def members(self) -> list[Member]:
+        with self._lock:
+            if self._members is None or time.monotonic() - self._read_at > self.ttl:
+                self._members, self._read_at = self.registry.directory(), time.monotonic()
+            return list(self._members)
+
+
 def resolve(
     *, patient: str, author: str, author_key: HpkePublicKey, category: Category,
-    consents: ConsentLedger, registry: ConsortiumRegistry, policy: AccessPolicy,
+    consents: ConsentLedger, registry: ConsortiumRegistry | MemberDirectory, policy: AccessPolicy, patient_key: bytes | None = None,
 ) -> Recipients:
-    recipients = Recipients(keys={patient: patient_public_key(consents, patient), author: author_key})
-    for member in registry.directory():
+    recipients = Recipients(keys={patient: patient_public_key(consents, patient, patient_key), author: author_key})
+    members = registry.members() if isinstance(registry, MemberDirectory) else registry.directory()
+    for member in members:
         if member.address in recipients.keys or not member.active:
             continue
         if not policy.is_permitted(patient, member.address, category.bit, int(Purpose.TREATMENT)):

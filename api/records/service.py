@@ -3,6 +3,8 @@
 put is idempotent by content: the record id is derived from (author, patient, resource, supersedes), the
 sealed object is spooled before it goes to IPFS and reused on a retry (same CID), and the spool entry is
 dropped once the chain holds the anchor.  A contract refusal unpins the object and drops the spool.
+Concurrent puts are anchored together (anchor_batcher.py: one `anchorBatch`, each put still answered only after
+the receipt); a lone put is anchored on its own, as before (anchoring.py says whether a record already is).
 
 get is the read path of reader.py: decided locally, served from caches where safe, and released only once its
 access is logged on chain, in a group-commit batch with the other reads of the moment (access_batcher.py).
@@ -18,9 +20,19 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from eth_utils import to_checksum_address
 from fhir.resources.R4B.resource import Resource
 
-from api.records import fhir
+from api.records import anchor_batcher, fhir
+from api.records.access_batcher import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_WINDOW_SECONDS,
+    AccessBatcher,
+)
+from api.records.anchor_batcher import AnchorBatcher
+from api.records.anchoring import Anchoring
+from api.records.batch_journal import BatchJournal
 from api.records.categories import category_of
 from api.records.cid import cid_to_bytes, cid_to_text, payload_cid
 from api.records.clients import RecordClients
@@ -28,20 +40,18 @@ from api.records.erasure import ErasureRequest
 from api.records.errors import (
     AccessDeniedError,
     AnchorRefusedError,
-    NoKeyError,
     PutIncompleteError,
     RecordErasedError,
     RecordError,
     RecordNotFoundError,
 )
 from api.records.keystore import KeyStore
-from api.records.access_batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_WINDOW_SECONDS, AccessBatcher
 from api.records.models import KeyShareBundle, PutResult, RecordRead
 from api.records.policy import AccessPolicy
 from api.records.read_cache import ReadCache
 from api.records.reader import RecordReader
 from api.records.reading import locate
-from api.records.recipients import resolve
+from api.records.recipients import MemberDirectory, resolve
 from api.records.record_id import content_tag_key, derive_record_id
 from api.records.settings import RecordSettings
 from api.records.sharing import validate_bundle
@@ -50,7 +60,7 @@ from crypto import CryptoError, Identity, normalize_address
 from crypto.record_object import ZERO_ID, RecordObject, seal_record
 from ledger.chain import Ledger
 from ledger.errors import ContractRevert, TransactionFailed
-from ledger.records import NewRecord
+from ledger.records import NewRecord, RecordState
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose
 
@@ -71,6 +81,8 @@ class RecordService:
         self, identity: Identity, clients: RecordClients, data_dir: Path, *,
         max_resource_bytes: int = 32 * 1024 * 1024, checkpoint: Checkpoint | None = None, cache: ReadCache | None = None,
         log_window: float = DEFAULT_WINDOW_SECONDS, log_max_batch: int = DEFAULT_MAX_BATCH, log_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        put_window: float = anchor_batcher.DEFAULT_WINDOW_SECONDS, put_max_batch: int = anchor_batcher.DEFAULT_MAX_BATCH,
+        put_max_in_flight: int = anchor_batcher.DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.identity = identity
         self.clients = clients
@@ -81,6 +93,13 @@ class RecordService:
         self._tag_key = content_tag_key(identity.hpke_key)
         sender = clients.ledger.sender(identity.account)
         self.access_log = AccessBatcher(clients.records, sender, window=log_window, max_batch=log_max_batch, max_in_flight=log_max_in_flight)
+        journal = BatchJournal(data_dir / "batches")
+        self.anchors = AnchorBatcher(
+            clients.records, sender, journal, publish=clients.objects.add, unpin=clients.objects.unpin, cids=(cid_to_text, cid_to_bytes),
+            on_anchored=clients.batches.add, window=put_window, max_batch=put_max_batch, max_in_flight=put_max_in_flight,
+        )
+        self.anchoring = Anchoring(clients, self.anchors, journal)
+        self.directory = MemberDirectory(clients.registry)
         self.reader = RecordReader(identity, clients, self.keystore, self.access_log, cache)
         self.sender = sender
 
@@ -93,7 +112,8 @@ class RecordService:
         return cls(
             identity, clients, s.data_dir_for(identity.address), max_resource_bytes=s.max_resource_bytes,
             cache=ReadCache(max_object_bytes=s.read_cache_bytes), log_window=s.access_log_window_seconds,
-            log_max_batch=s.access_log_max_batch, log_max_in_flight=s.access_log_max_in_flight,
+            log_max_batch=s.access_log_max_batch, log_max_in_flight=s.access_log_max_in_flight, put_window=s.put_batch_window_seconds,
+            put_max_batch=s.put_max_batch, put_max_in_flight=s.put_max_in_flight,
         )
 
     @property
@@ -108,10 +128,12 @@ class RecordService:
     @sender.setter
     def sender(self, sender: TransactionSender) -> None:
         self._sender = sender
-        self.access_log.sender = sender  # two senders of one key would race for nonces
+        self.access_log.sender = sender  # one pipeline per key: nonces handed out in order, no local races
+        self.anchors.sender = sender
 
     def close(self) -> None:
-        """Send the access entries still pending and stop the batcher's threads."""
+        """Anchor the puts and send the access entries still pending, then stop the batchers' threads."""
+        self.anchors.close()
         self.access_log.close()
 
     # ------------------------------------------------------------------------------------------ put
@@ -126,10 +148,13 @@ class RecordService:
             record_id = derive_record_id(self.address, patient, payload, previous, self._tag_key)
 
         with _timed(timings, "chain_reads"):
-            state = self.clients.records.state(record_id)
-            if state is not None:
+            state, patient_key = self._first_reads(record_id, patient)
+            if self.anchoring.existing(record_id, spooled=self.spool.read(record_id) is not None, state=state):
                 return self._already_anchored(record_id, timings)
-            if not self.clients.policy.is_permitted(patient, self.address, category.bit, int(Purpose.TREATMENT)):
+            lenient = _recipients_policy(self.clients.policy)  # the contract checks again when it anchors
+            if not lenient.is_permitted(patient, self.address, category.bit, int(Purpose.TREATMENT)) and not self.clients.policy.is_permitted(
+                patient, self.address, category.bit, int(Purpose.TREATMENT)
+            ):
                 raise AccessDeniedError(
                     f"{self.address} holds no consent of {patient} covering {category.name} for TREATMENT; nothing was stored"
                 )
@@ -141,7 +166,7 @@ class RecordService:
                 version = self._next_version(previous, patient)
                 recipients = resolve(
                     patient=patient, author=self.address, author_key=self.identity.hpke_public_key, category=category,
-                    consents=self.clients.consents, registry=self.clients.registry, policy=self.clients.policy,
+                    consents=self.clients.consents, registry=self.directory, policy=_recipients_policy(self.clients.policy), patient_key=patient_key,
                 )
                 skipped = recipients.skipped
             with _timed(timings, "seal"):
@@ -163,7 +188,7 @@ class RecordService:
         record = NewRecord(record_id=record_id, patient=patient, category=int(category), content_hash=_sha256(data), cid=cid_to_bytes(cid), supersedes=previous)
         try:
             with _timed(timings, "anchor_tx"):
-                anchor = self.clients.records.anchor(self.sender, record)
+                outcome = self.anchoring.anchor(record)
         except ContractRevert as exc:
             if exc.name == "RecordAlreadyAnchored":  # a concurrent put of the same content won the race
                 return self._already_anchored(record_id, timings)
@@ -172,12 +197,22 @@ class RecordService:
             raise AnchorRefusedError(f"the chain refused the anchor: {exc}; the object was unpinned, nothing is stored") from exc
         except TransactionFailed as exc:
             raise PutIncompleteError(f"anchoring did not complete ({exc}); retry put(): object {cid} is spooled and will be reused") from exc
+        anchor = outcome.anchor
         self._checkpoint(PutStage.ANCHORED)
         self.spool.drop(record_id)
         return PutResult(
-            record_id=record_id, cid=cid, version=obj.version, category=category.name, created=True, anchor=anchor,
+            record_id=record_id, cid=cid, version=obj.version, category=category.name, created=not outcome.shared, anchor=anchor,
             recipients=list(obj.wraps), skipped_recipients=skipped, timings=timings,
         )
+
+    def _first_reads(self, record_id: bytes, patient: str) -> tuple[RecordState | None, bytes]:
+        """The record's word (is it anchored on its own?) and the patient's HPKE key, in one request to the node."""
+        records, consents = self.clients.records, self.clients.consents
+        with self.clients.ledger.w3.batch_requests() as batch:
+            batch.add(records.contract.functions.getRecord(record_id))
+            batch.add(consents.contract.functions.patientKey(to_checksum_address(patient)))
+            raw_state, raw_key = batch.execute()
+        return records.state_of(raw_state), bytes(raw_key)
 
     def _spooled(self, record_id: bytes, patient: str) -> bytes | None:
         """The spooled object of an interrupted put of this record, if it is sound."""
@@ -222,6 +257,8 @@ class RecordService:
             raise RecordNotFoundError(f"cannot supersede: {exc}") from None
         if state.patient != patient:
             raise RecordError(f"cannot supersede record 0x{previous.hex()}: it belongs to another patient")
+        if anchor.batch is not None:
+            raise RecordError(f"cannot supersede record 0x{previous.hex()}: it was anchored in a batch, and the contract supersedes only records anchored on their own")
         obj, _ = self.clients.objects.fetch(anchor)
         return obj.version + 1
 
@@ -230,11 +267,18 @@ class RecordService:
         return self.spool.pending()
 
     def recover(self, abandon: bool = False) -> dict[str, list[str]]:
-        """Finish spooled puts the chain has anchored; with ``abandon``, unpin and drop the rest."""
+        """Finish spooled puts the chain has anchored (on their own or in a batch); with ``abandon``, unpin and drop
+        the rest. Journalled batches are settled first: a dead one's manifest is unpinned."""
         report: dict[str, list[str]] = {"completed": [], "abandoned": [], "waiting": []}
+        batches = self.anchoring.settle_all()
         for record_id in self.spool.pending():
             rid = "0x" + record_id.hex()
-            if self.clients.records.state(record_id) is not None:
+            try:
+                anchored = self.anchoring.existing(record_id, spooled=True)
+            except PutIncompleteError:
+                report["waiting"].append(rid)  # its batch may still be mined: never abandoned
+                continue
+            if anchored:
                 self._already_anchored(record_id, {})
                 report["completed"].append(rid)
             elif abandon:
@@ -245,6 +289,8 @@ class RecordService:
                 report["abandoned"].append(rid)
             else:
                 report["waiting"].append(rid)
+        if batches["dead"]:
+            report["dead_batches"] = batches["dead"]
         return report
 
     # ------------------------------------------------------------------------------------------ get
@@ -269,9 +315,14 @@ class RecordService:
         return len(wraps)
 
     def relay_erasure(self, request: ErasureRequest) -> None:
-        """Relay a patient-signed erasure, then shred this institution's copy (unpin, GC, drop wraps)."""
+        """Relay a patient-signed erasure (of a record anchored on its own or in a batch, the same signed
+        message), then shred this institution's copy (unpin, GC, drop wraps)."""
+        batched = self.clients.batches.find(request.record_id) if self.clients.records.state(request.record_id) is None else None
         try:
-            self.clients.records.relay_erasure(self.sender, request.message, request.signature)
+            if batched is not None:
+                self.clients.records.relay_batched_erasure(self.sender, batched, request.message, request.signature)
+            else:
+                self.clients.records.relay_erasure(self.sender, request.message, request.signature)
         except ContractRevert as exc:
             raise RecordError(f"the chain refused the erasure: {exc}") from exc
         self.purge(request.record_id)
@@ -279,9 +330,11 @@ class RecordService:
     def purge(self, record_id: bytes) -> dict[str, bool]:
         """Drop local copies of an erased record: unpin + GC the object, drop key-store wraps and spool."""
         state = self.clients.records.state(bytes(record_id))
-        if state is None or not state.erased:
+        batched = self.clients.batches.find(bytes(record_id)) if state is None else None
+        erased = state.erased if state is not None else batched is not None and self.clients.records.is_batched_erased(batched)
+        if not erased:
             raise RecordError(f"record 0x{bytes(record_id).hex()} is not erased on chain; refusing to purge it")
-        anchor = self.clients.records.find_anchor(bytes(record_id))
+        anchor = batched or self.clients.records.find_anchor(bytes(record_id))
         unpinned = self.clients.objects.unpin(cid_to_text(anchor.cid)) if anchor else False
         if unpinned:
             self.clients.ipfs.gc()
@@ -298,6 +351,13 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _recipients_policy(policy: AccessPolicy) -> AccessPolicy:
+    """The policy for a put's own decisions (key-wrap recipients, a first "yes"): the index as of its last poll when
+    there is one (no sync, no head check per member), else `policy` itself."""
+    lenient = getattr(policy, "as_of_last_poll", None)
+    return lenient() if callable(lenient) else policy
 
 
 def _sha256(data: bytes) -> bytes:

@@ -24,7 +24,8 @@ from api.types import (
     path_address,
     record_id_bytes,
 )
-from ledger.records import Anchor
+from ledger.merkle import batch_leaf, verify
+from ledger.records import Anchor, RecordState
 from ledger.vocabulary import Category, Purpose
 from network.ipfs_client import IpfsNotFound
 
@@ -68,11 +69,22 @@ class RecordListItem(BaseModel):
     erased: bool
     cid: str
     content_hash: str
+    batch_root: str | None = Field(default=None, description="the Merkle root of the batch that anchored it (batch-anchored records only)")
 
 
 class MerkleInfo(BaseModel):
+    """Where a batch-anchored record sits: check it yourself with OpenZeppelin's MerkleProof, or the contract's
+    verifyBatchedRecord(root, (recordId, patient, category, contentHash, cid), proof)."""
+
     root: str
-    proof_ok: bool
+    proof_ok: bool = Field(description="the proof leads from the record's leaf to the root, and the contract (verifyBatchedRecord) agrees")
+    leaf: str = Field(description="keccak256(keccak256(abi.encode(recordDigest, patient, category))), StandardMerkleTree")
+    proof: list[str] = Field(description="sibling hashes, leaf to root")
+    index: int = Field(description="the record's position in the batch manifest")
+    count: int = Field(description="records in the batch")
+    manifest_cid: str = Field(description="IPFS CID of the batch manifest (every record of the batch in full)")
+    transaction_hash: str
+    block_number: int
 
 
 class Verification(BaseModel):
@@ -108,7 +120,9 @@ def _entries(resource: dict[str, Any]) -> list[dict[str, Any]]:
     responses=problem_responses(401, 403, 409, 413, 422, 502, 503),
     openapi_extra={"requestBody": {"required": True, "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/FhirResource"}}, "application/json": {"schema": {"$ref": "#/components/schemas/FhirResource"}}}}},
 )
-def upload(address: PathAddress, resource: FhirResource = Body(), _: Caller = Depends(require_scopes("write")), svc: Services = Depends(services)) -> list[UploadedRecord]:
+def upload(
+    address: PathAddress, response: Response, resource: FhirResource = Body(), _: Caller = Depends(require_scopes("write")), svc: Services = Depends(services),
+) -> list[UploadedRecord]:
     patient = path_address(address)
     service = svc.record_service
     entries = _entries(resource.model_dump())
@@ -117,8 +131,11 @@ def upload(address: PathAddress, resource: FhirResource = Body(), _: Caller = De
             _, canonical, _ = fhir.validate(entry, service.max_resource_bytes)
             category_of(canonical)
     out: list[UploadedRecord] = []
+    timings: dict[str, float] = {}
     for entry in entries:
         result = service.put(entry, patient)
+        for stage, seconds in result.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
         anchor = result.anchor
         out.append(
             UploadedRecord(
@@ -126,6 +143,7 @@ def upload(address: PathAddress, resource: FhirResource = Body(), _: Caller = De
                 transaction_hash=anchor.transaction_hash, block_number=anchor.block_number, version=result.version, created=result.created,
             )
         )
+    response.headers["Server-Timing"] = ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in timings.items())  # W3C, ms
     return out
 
 
@@ -145,7 +163,8 @@ def _consent_window(svc: Services, patient: str) -> tuple[int, int, int, int, in
 )
 def list_records(address: PathAddress, caller: Caller = Depends(patient_or_scopes("read")), svc: Services = Depends(services)) -> list[RecordListItem]:
     patient = path_address(address)
-    anchors = svc.records.anchors_of(patient)
+    batched = svc.record_service.clients.batches.of_patient(patient)
+    anchors = sorted(svc.records.anchors_of(patient) + batched, key=lambda a: a.block_number)
     erased = {bytes(event.args["recordId"]) for event in svc.ledger.events("RecordRegistry", "RecordErased", patient=patient)}
     window = None if caller.is_patient else _consent_window(svc, patient)
     now = svc.chain_time()
@@ -159,6 +178,7 @@ def list_records(address: PathAddress, caller: Caller = Depends(patient_or_scope
                 record_id=hex32(anchor.record_id), category=Category(anchor.category).name, author=anchor.author, author_name=svc.member_name(anchor.author),
                 anchored_at=anchor.block_number, anchored_time=anchored_time, supersedes=hex32(anchor.supersedes) if any(anchor.supersedes) else None,
                 erased=anchor.record_id in erased, cid=cid_to_text(anchor.cid), content_hash=hex32(anchor.content_hash),
+                batch_root=hex32(anchor.batch.root) if anchor.batch else None,
             )
         )
     return out
@@ -194,6 +214,11 @@ def _anchor_for(svc: Services, record_id: str, caller: Caller) -> tuple[Any, Anc
     rid = record_id_bytes(record_id)
     state = svc.records.state(rid)
     anchor = svc.records.find_anchor(rid) if state is not None else None
+    if state is None:  # anchored in a batch? (RecordRegistry stores batch records by root only)
+        anchor = svc.record_service.clients.batches.find(rid)
+        batch = svc.records.batch_state(anchor.batch.root) if anchor is not None and anchor.batch is not None else None
+        if anchor is not None and batch is not None:
+            state = RecordState(patient=anchor.patient, category=anchor.category, anchored_at=batch[1], erased=svc.records.is_batched_erased(anchor), author=batch[0])
     if state is None or anchor is None:
         raise not_found(f"no record {record_id} is anchored on chain")
     if caller.is_patient and state.patient != caller.address:
@@ -225,7 +250,20 @@ def verify_record(record_id: PathRecordId, caller: Caller = Depends(patient_or_s
     return Verification(
         record_id=hex32(anchor.record_id), anchored=True, author=anchor.author, author_active=svc.registry.is_active(anchor.author), category=category.name,
         content_hash=hex32(anchor.content_hash), cid=cid, payload_available=available, sha256_ok=sha_ok, cid_ok=cid_ok, erased=state.erased,
-        consent_in_force=consent_in_force,
+        consent_in_force=consent_in_force, merkle=_merkle(svc, anchor),
+    )
+
+
+def _merkle(svc: Services, anchor: Anchor) -> MerkleInfo | None:
+    """The batch-anchored record's proof, checked here and by the contract."""
+    batch = anchor.batch
+    if batch is None:
+        return None
+    leaf = batch_leaf(anchor.batch_record().digest, anchor.patient, anchor.category)
+    proof_ok = verify(batch.root, leaf, batch.proof) and svc.records.verify_batched(anchor)
+    return MerkleInfo(
+        root=hex32(batch.root), proof_ok=proof_ok, leaf=hex32(leaf), proof=[hex32(node) for node in batch.proof], index=batch.index, count=batch.count,
+        manifest_cid=cid_to_text(batch.manifest_cid), transaction_hash=anchor.transaction_hash, block_number=anchor.block_number,
     )
 
 

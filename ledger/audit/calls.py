@@ -9,6 +9,10 @@ content hash and CID, which are in the calldata of the calls that emit them: `re
 Only the transactions that need it are fetched: every batched erasure, and each single-id access whose id is
 not a record anchored on its own or was ever erased (where a batched read could otherwise be judged as the
 read of another record with the same id).
+
+`logAccessBatch` (the API's group commit of reads) emits the same `RecordsAccessed` events as `recordsAccessed`,
+one per run of logged entries, and logs only records anchored on their own: its events are judged like theirs,
+from the record's state, and its call is never needed (a fetched one decodes to nothing here).
 """
 
 from __future__ import annotations

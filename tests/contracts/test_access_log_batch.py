@@ -236,7 +236,7 @@ def test_a_batch_logs_the_same_entries_as_single_reads(world: World) -> None:
     cid = world.grant(patient, LAB)
     singles = [world.events(world.sender(LAB).transact(world.fns.recordAccessed(r, TREATMENT)))[0] for r in records]
     (batched,) = world.events(world.batch(LAB, [(r, TREATMENT) for r in records]))
-    flatten = lambda events: [(e["patient"], e["reader"], e["consentId"], e["purpose"], rid) for e in events for rid in e["recordIds"]]  # noqa: E731
+    flatten = lambda events: [(e["patient"], e["reader"], e["consentId"], e["purpose"], rid) for e in events for rid in e["recordIds"]]
     assert flatten(singles) == flatten([batched])
     assert batched["consentId"] == cid == consent_id(patient.address, LAB.address, 1)
     assert [a.record_ids for a in world.records.accesses_of(patient.address)] == [[r] for r in records] + [records]
