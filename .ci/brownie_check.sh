@@ -129,6 +129,13 @@ if [ -d "$project/build/contracts" ]; then
   mv -T "$build_cache/$key.tmp.$$" "$build_cache/$key" 2>/dev/null || rm -rf "$build_cache/$key.tmp.$$"  # a concurrent check won
 fi
 
+# brownie names a script's module after its whole path, so a folder with a dot in its name (mktemp's tmp.XXXX)
+# breaks `brownie run` ("No module named 'tmp.tmp'"). Compile is checked above; say so and stop there.
+if [[ "$project" == *.* ]]; then
+  echo "brownie_check: OK (compile only) in $(elapsed "$started"): brownie cannot run scripts from $project, whose path has a dot"
+  exit 0
+fi
+
 # 5. A sandbox network: throwaway geth + gateway + Kubo on free ports, stopped by the trap above.
 t0="$(now)"
 info="$scratch/sandbox.json"
