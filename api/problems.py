@@ -127,7 +127,7 @@ def _install_invalid_resource_handler(app: FastAPI) -> None:
     element (field path, value given, allowed codes).  Registered for InvalidResourceError itself, so it takes
     precedence over the generic RecordError handler of api/record_access.py, whose slug and title it reuses."""
     # lazy, like api.limits below: this module does not import the record service at load
-    from api.records.errors import InvalidResourceError
+    from records.errors import InvalidResourceError
 
     @app.exception_handler(InvalidResourceError)
     async def _invalid_resource(_: Request, exc: InvalidResourceError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""The record service (api/records) wired to this app: one ledger, one sender, errors as problems.
+"""The record service (records/) wired to this app: one ledger, one sender, errors as problems.
 
 Reads go through the service's group-commit access log, which sends its batches with the app's one sender."""
 
@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.problems import ProblemError, problem_response
-from api.records import (
+from records import (
     AccessDeniedError,
     AnchorRefusedError,
     InvalidResourceError,
@@ -27,7 +27,7 @@ from api.records import (
     ShareRefusedError,
     UnsupportedResourceError,
 )
-from api.records.policy import IndexAccessPolicy
+from records.policy import IndexAccessPolicy
 from ledger.consent_index import ConsentIndex
 
 if TYPE_CHECKING:

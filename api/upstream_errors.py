@@ -147,7 +147,7 @@ def _install_put_incomplete_handler(app: FastAPI, failed: Any) -> None:
     storage-full, like every other request that meets that disk; any other incomplete upload keeps the record
     service's problem (503)."""
     # lazy: the record service is imported when the app is built, not when this module loads
-    from api.records.errors import PutIncompleteError
+    from records.errors import PutIncompleteError
 
     @app.exception_handler(PutIncompleteError)
     async def _put_incomplete(_: Request, exc: PutIncompleteError) -> JSONResponse:

@@ -41,8 +41,8 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from api.records import RecordClients, RecordService
-from api.records.fhir import validate
+from records import RecordClients, RecordService
+from records.fhir import validate
 from bench.gas import access_log_floor
 from bench.network import (
     BenchNetwork,

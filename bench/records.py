@@ -25,8 +25,8 @@ from typing import Any
 
 from eth_account import Account
 
-from api.records import RecordClients, RecordService
-from api.records.fhir import validate
+from records import RecordClients, RecordService
+from records.fhir import validate
 from bench.network import BenchNetwork, bench_account, throwaway_network
 from crypto import HpkePrivateKey, Identity
 from ledger.consent import ConsentLedger, ConsentTerms

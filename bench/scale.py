@@ -51,7 +51,7 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 from web3.logs import DISCARD
 
-from api.records.cid import cid_to_bytes
+from records.cid import cid_to_bytes
 from bench.api import admit, consenting_patients, sized_ecg
 from bench.network import BenchNetwork, bench_account, exit_cleanly_on_sigterm, free_port, throwaway_network
 from crypto import Identity

@@ -28,7 +28,9 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
     uint8 public constant PHARMACY_FLAG = 8;
     uint8 public constant AUDITOR_FLAG = 16;
     uint8 public constant EMERGENCY_FLAG = 32;
-    uint8 public constant ALL_ROLE_FLAGS = 63;
+    uint8 public constant PRIVACY_OFFICER_FLAG = 64;
+    uint8 public constant PUBLIC_HEALTH_FLAG = 128;
+    uint8 public constant ALL_ROLE_FLAGS = 255;
 
     uint256 public constant MAX_NAME_LENGTH = 64;
     uint256 public constant MAX_ENDPOINT_LENGTH = 256;
@@ -240,7 +242,7 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
 
     /// @notice Proposes replacing a member's role flags.
     /// @param account The member (active or suspended).
-    /// @param roles The complete new role bitmask (GOVERNOR=1 ... EMERGENCY=32), non-zero.
+    /// @param roles The complete new role bitmask (GOVERNOR=1 ... EMERGENCY=32, PRIVACY_OFFICER=64, PUBLIC_HEALTH=128), non-zero.
     /// @return proposalId The id of the new proposal.
     function proposeRoleChange(address account, uint8 roles) external returns (uint256 proposalId) {
         _checkRoleChange(account, roles);
@@ -464,17 +466,17 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         return _proposalLifetime;
     }
 
-    /// @notice Role flags (GOVERNOR=1 ... EMERGENCY=32) to the AccessControl role ids they stand for.
+    /// @notice Role flags (GOVERNOR=1 ... EMERGENCY=32, PRIVACY_OFFICER=64, PUBLIC_HEALTH=128) to the AccessControl role ids they stand for.
     /// @param roles A role bitmask.
     /// @return ids The bytes32 role ids (from Roles) of the set bits, in flag order.
     function roleIds(uint8 roles) external pure returns (bytes32[] memory ids) {
         uint256 n = 0;
-        for (uint8 bit = 0; bit < 6; ++bit) {
+        for (uint8 bit = 0; bit < 8; ++bit) {
             if (roles & (uint8(1) << bit) != 0) ++n;
         }
         ids = new bytes32[](n);
         n = 0;
-        for (uint8 bit = 0; bit < 6; ++bit) {
+        for (uint8 bit = 0; bit < 8; ++bit) {
             if (roles & (uint8(1) << bit) != 0) ids[n++] = _roleId(uint8(1) << bit);
         }
     }
@@ -668,14 +670,14 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
     }
 
     function _grantRoleFlags(address account, uint8 roles) private {
-        for (uint8 bit = 0; bit < 6; ++bit) {
+        for (uint8 bit = 0; bit < 8; ++bit) {
             uint8 flag = uint8(1) << bit;
             if (roles & flag != 0) _grantRole(_roleId(flag), account);
         }
     }
 
     function _revokeRoleFlags(address account, uint8 roles) private {
-        for (uint8 bit = 0; bit < 6; ++bit) {
+        for (uint8 bit = 0; bit < 8; ++bit) {
             uint8 flag = uint8(1) << bit;
             if (roles & flag != 0) _revokeRole(_roleId(flag), account);
         }
@@ -768,6 +770,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry {
         if (flag == PAYER_FLAG) return Roles.PAYER;
         if (flag == PHARMACY_FLAG) return Roles.PHARMACY;
         if (flag == AUDITOR_FLAG) return Roles.AUDITOR;
-        return Roles.EMERGENCY;
+        if (flag == EMERGENCY_FLAG) return Roles.EMERGENCY;
+        if (flag == PRIVACY_OFFICER_FLAG) return Roles.PRIVACY_OFFICER;
+        return Roles.PUBLIC_HEALTH;
     }
 }

@@ -14,6 +14,8 @@ class Role(IntFlag):
     PHARMACY = 8
     AUDITOR = 16
     EMERGENCY = 32
+    PRIVACY_OFFICER = 64  # reviews break-glass use
+    PUBLIC_HEALTH = 128  # receives public-health reports, raises outbreak alerts
 
     @property
     def role_id(self) -> bytes:

@@ -15,6 +15,11 @@ class Category(IntEnum):
     NOTES = 4
     DISCHARGE = 5
     SUMMARY = 6
+    ALLERGIES = 7  # AllergyIntolerance
+    MEDICATIONS = 8  # MedicationStatement
+    IMMUNIZATIONS = 9  # Immunization
+    REFERRAL = 10  # ServiceRequest, Communication: a teleconsultation case's request and conversation
+    DISPENSE = 11  # MedicationDispense
 
     @property
     def bit(self) -> int:

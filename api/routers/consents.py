@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["consents"])
 class FhirJSONResponse(JSONResponse):
     media_type = "application/fhir+json"
 
-CategoryName = Literal["LAB", "IMAGING", "ECG", "PRESCRIPTION", "NOTES", "DISCHARGE", "SUMMARY"]
+CategoryName = Literal["LAB", "IMAGING", "ECG", "PRESCRIPTION", "NOTES", "DISCHARGE", "SUMMARY", "ALLERGIES", "MEDICATIONS", "IMMUNIZATIONS", "REFERRAL", "DISPENSE"]
 PurposeName = Literal["TREATMENT", "PAYMENT", "RESEARCH", "PUBLIC_HEALTH", "EMERGENCY"]
 assert set(CategoryName.__args__) == {c.name for c in Category} and set(PurposeName.__args__) == {p.name for p in Purpose}  # type: ignore[attr-defined]
 Uint40 = Annotated[int, Field(ge=0, le=UINT40_MAX)]

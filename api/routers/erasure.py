@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.auth.callers import Caller, patient_only
 from api.problems import conflict, forbidden, invalid, not_found, problem_responses
-from api.records.errors import RecordError
+from records.errors import RecordError
 from api.relaying import ReceiptRecorder
 from api.routers.consents import TypedData
 from api.routers.deps import services

@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from api.auth.callers import Caller, patient_only
 from api.problems import forbidden, invalid, problem_responses
-from api.records import KeyShare, KeyShareBundle
-from api.records.reading import locate
+from records import KeyShare, KeyShareBundle
+from records.reading import locate
 from api.routers.deps import services
 from api.services import Services
 from api.types import Address, HexBytes, record_id_bytes

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.callers import Caller, patient_only, patient_or_scopes, require_scopes
 from api.problems import ProblemError, forbidden, invalid, not_found, problem_responses
-from api.records import fhir
-from api.records.categories import category_of
-from api.records.cid import cid_to_text, payload_cid
+from records import fhir
+from records.categories import category_of
+from records.cid import cid_to_text, payload_cid
 from api.routers.deps import services
 from api.services import Services
 from api.types import (

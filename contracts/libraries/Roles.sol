@@ -10,4 +10,6 @@ library Roles {
     bytes32 internal constant PHARMACY = keccak256("PHARMACY_ROLE");
     bytes32 internal constant AUDITOR = keccak256("AUDITOR_ROLE");
     bytes32 internal constant EMERGENCY = keccak256("EMERGENCY_ROLE");
+    bytes32 internal constant PRIVACY_OFFICER = keccak256("PRIVACY_OFFICER_ROLE");
+    bytes32 internal constant PUBLIC_HEALTH = keccak256("PUBLIC_HEALTH_ROLE");
 }

@@ -83,6 +83,14 @@ class EventChecker:
         self._pending_uploads, self._pending_moves = {}, []
         self._tx = ""
 
+    def flag(self, rule: str, explanation: str, subject: str = "", ev: ChainEvent | None = None) -> None:
+        """Records a violation of `rule` at `ev` (default: the event being checked), if it is in the judged range."""
+        self._flag(rule, explanation, subject, ev)
+
+    def require_member(self, account: str, role: int | None, acting: str) -> bool:
+        """member-active, for the care flows' rule families (ledger.audit.flows)."""
+        return self._require_member(account, role, acting)
+
     def _flag(self, rule: str, explanation: str, subject: str = "", ev: ChainEvent | None = None) -> None:
         ev = ev or self._ev
         if ev is None or ev.block < self.judge_from:

@@ -47,7 +47,7 @@ class DeepFigures:
 def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block: int, progress: DeepProgress | None = None,
                     ipfs_secret: str | None = None, count_orphans: bool = False) -> tuple[list[Violation], DeepFigures]:
     """Violations of payload-integrity and batch-proofs for the records and batches anchored from `judge_from`."""
-    from api.records.cid import cid_to_text, payload_cid  # lazy: the record service package is heavy to import
+    from records.cid import cid_to_text, payload_cid  # lazy: the record service package is heavy to import
 
     figures = DeepFigures()
     violations: list[Violation] = []
@@ -132,7 +132,7 @@ def verify_payloads(state: AuditState, ipfs_url: str, *, judge_from: int, block:
 
 
 def _manifest_cid(b: Batch) -> str:
-    from api.records.cid import cid_to_text
+    from records.cid import cid_to_text
 
     try:
         return cid_to_text(bytes.fromhex(b.manifest_cid[2:]))
@@ -142,7 +142,7 @@ def _manifest_cid(b: Batch) -> str:
 
 def _check_batch(ipfs: IpfsClient, b: Batch, violations: list[Violation]) -> tuple[bool, list[BatchRecord]]:
     """Recompute the batch root from its manifest and re-check every proof; the manifest's records when usable."""
-    from api.records.cid import cid_to_text
+    from records.cid import cid_to_text
 
     def flag(text: str) -> None:
         violations.append(Violation("batch-proofs", b.block, b.tx, 0, f"batch {b.root}: {text}", b.root))
@@ -175,7 +175,7 @@ def _check_batch(ipfs: IpfsClient, b: Batch, violations: list[Violation]) -> tup
 
 
 def _cid_bytes(cid: str) -> bytes:
-    from api.records.cid import cid_to_bytes
+    from records.cid import cid_to_bytes
 
     return bytes.fromhex(cid[2:]) if cid.startswith("0x") else cid_to_bytes(cid)
 

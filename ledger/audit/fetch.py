@@ -19,6 +19,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
+from ledger.care_flows import care_flow_contracts
 from ledger.chain import Ledger
 from ledger.compile import load_artifact
 from ledger.audit.decode import FastEventDecoder
@@ -68,6 +69,10 @@ class ContractSet:
                 self.contracts[name] = ledger.contract(name)
             except LookupError as exc:
                 raise AuditFetchError(str(exc)) from None
+        # The care flows' contracts, where deployed (a chain without them is audited as before).
+        for name in care_flow_contracts():
+            if name in ledger.deployments.contracts:
+                self.contracts[name] = ledger.contract(name)
         token_address = self.contracts["HealthCardPayments"].functions.settlementToken().call()
         self.contracts[TOKEN] = self.w3.eth.contract(address=token_address, abi=load_artifact(TOKEN)["abi"])
         self.names_by_address = {contract.address.lower(): name for name, contract in self.contracts.items()}

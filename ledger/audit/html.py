@@ -61,6 +61,7 @@ def render_html(report: dict[str, Any]) -> str:
             [c["country"], c["institutions"], c["records_anchored"] + c["batched_records"], c["records_read"], c["consents_received"], c["claims_submitted"], c["amount_paid"]]
             for c in body["countries"]
         ], numeric={1, 2, 3, 4, 5, 6}),
+        *_flow_sections(body.get("flows", {})),
         "<h2>Violations</h2>",
         _table(["Block", "Transaction", "Rule", "What happened"], [
             [v["block"], f"<code>{escape(v['tx'] or 'end-block state')}</code>", escape(v["rule"]), escape(v["explanation"])] for v in body["violations"]
@@ -68,6 +69,14 @@ def render_html(report: dict[str, Any]) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _flow_sections(flows: dict[str, Any]) -> list[str]:
+    """Each care flow's section, rendered by its rule family (ledger.audit.flows), in the families' order."""
+    from ledger.audit.flows import FAMILIES, load_families  # the families register themselves on import
+
+    load_families()
+    return [family.html(flows[family.name]) for family in FAMILIES if family.html is not None and family.name in flows]
 
 
 def _result(rule: dict[str, Any]) -> str:

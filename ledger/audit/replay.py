@@ -20,6 +20,7 @@ from ledger.audit.calls import attach_batched_calls
 from ledger.audit.checks import EventChecker
 from ledger.audit.deep import DeepFigures, verify_payloads
 from ledger.audit.fetch import ContractSet, block_header, fetch_events
+from ledger.audit.flows import FlowRouter, load_families
 from ledger.audit.report import build_report
 from ledger.audit.state import AuditState
 from ledger.audit.stats import Stats
@@ -66,6 +67,7 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
     """Replay and check the ledger over the asked range; see the module docstring."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    load_families()
     contracts = ContractSet(ledger)
     w3 = contracts.w3
     chain_id = int(w3.eth.chain_id)
@@ -102,12 +104,14 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
 
     mark = time.perf_counter()
     checker = EventChecker(state, genesis_block=contracts.registry_block, payments_address=contracts["HealthCardPayments"].address, judge_from=from_block)
-    replay_events(events, state, stats, checker, from_block, progress)
+    flows = FlowRouter(state, checker.flag, checker.require_member, set(contracts.contracts))
+    replay_events(events, state, stats, checker, from_block, progress, flows)
     violations += checker.violations
     timings["replay"] = time.perf_counter() - mark
 
     end_number, end_hash, end_time = block_header(w3, to_block)
     state.block = to_block
+    violations += flows.finish(end_time, end_number)
     if options.checkpoint is not None:
         Checkpoint(chain_id, addresses, from_block, to_block, end_hash, state, stats, violations).save(options.checkpoint)
 
@@ -132,22 +136,27 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
     timings["total"] = time.perf_counter() - started
     report = build_report(
         chain_id=chain_id, contracts=addresses, from_block=from_block, to_block=end_number, to_block_hash=end_hash, to_block_time=end_time,
-        deep=options.deep, state=state, stats=stats, violations=all_violations, deep_figures=deep_figures,
+        deep=options.deep, state=state, stats=stats, violations=all_violations, deep_figures=deep_figures, flows=flows.reports(),
         run={"checkpoint": note, "events_fetched": len(events), "seconds": {k: round(v, 3) for k, v in timings.items()}, "generated_at": int(time.time())},
     )
     return AuditResult(report, state, all_violations, timings, len(events), resumed_from, note)
 
 
-def replay_events(events: list[Any], state: AuditState, stats: Stats, checker: EventChecker, judge_from: int, progress: AuditProgress | None = None) -> None:
+def replay_events(events: list[Any], state: AuditState, stats: Stats, checker: EventChecker, judge_from: int, progress: AuditProgress | None = None,
+                  flows: FlowRouter | None = None) -> None:
     """Check, count and apply each event in chain order (the hot loop of an audit)."""
     total = len(events)
     step = max(1, total // 100)
     check, apply, count = checker.check, state.apply, stats.count
     for index, ev in enumerate(events):
         check(ev)
+        if flows is not None:
+            flows.check(ev)
         if ev.block >= judge_from:
             count(ev, state)
         apply(ev)
+        if flows is not None:
+            flows.apply(ev)
         if progress and index % step == 0:
             progress("replay", index, total)
     checker.end_transaction()

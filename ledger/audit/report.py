@@ -47,6 +47,7 @@ def build_report(
     violations: list[Violation],
     deep_figures: DeepFigures | None,
     run: dict[str, Any],
+    flows: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_rule: dict[str, int] = {}
     for v in violations:
@@ -64,6 +65,7 @@ def build_report(
         ],
         "totals": _totals(state, stats, len(violations)),
         "institutions": institutions,
+        "flows": flows or {},  # each care flow's section (ledger.audit.flows)
         "countries": _countries(institutions),
         "programmes": _programmes(state, stats),
         "series": stats.series,

@@ -22,7 +22,9 @@ ZERO32 = "0x" + "00" * 32
 
 # ConsortiumRegistry role flags and statuses.
 GOVERNOR, PROVIDER, PAYER, PHARMACY, AUDITOR, EMERGENCY = 1, 2, 4, 8, 16, 32
-ROLE_NAMES = {GOVERNOR: "GOVERNOR", PROVIDER: "PROVIDER", PAYER: "PAYER", PHARMACY: "PHARMACY", AUDITOR: "AUDITOR", EMERGENCY: "EMERGENCY"}
+PRIVACY_OFFICER, PUBLIC_HEALTH = 64, 128
+ROLE_NAMES = {GOVERNOR: "GOVERNOR", PROVIDER: "PROVIDER", PAYER: "PAYER", PHARMACY: "PHARMACY", AUDITOR: "AUDITOR", EMERGENCY: "EMERGENCY",
+              PRIVACY_OFFICER: "PRIVACY_OFFICER", PUBLIC_HEALTH: "PUBLIC_HEALTH"}
 MEMBER_ACTIVE, MEMBER_SUSPENDED = 1, 2
 PROPOSAL_KINDS = ("Admit", "Suspend", "Reinstate", "ChangeRoles", "RotateKeys")
 # ConsentPolicy statuses and purposes.
@@ -234,6 +236,7 @@ class AuditState:
     evidence: dict[str, int] = field(default_factory=dict)  # "record/package" -> live claim id
     token_supply: int = 0
     token_balances: dict[str, int] = field(default_factory=dict)
+    flows: dict[str, Any] = field(default_factory=dict)  # care flow name -> its rule family's JSON state (ledger.audit.flows)
 
     # ------------------------------------------------------------------ lookups used by the checks
 
@@ -560,6 +563,6 @@ class AuditState:
     def from_json(cls, data: dict[str, Any]) -> "AuditState":
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
-            value = data[f.name]
+            value = data.get(f.name, {}) if f.name == "flows" else data[f.name]
             kwargs[f.name] = {key: _COLLECTIONS[f.name](**item) for key, item in value.items()} if f.name in _COLLECTIONS else value
         return cls(**kwargs)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from api_world import ApiWorld, assert_problem, ecg_observation, lab_observation
 
-from api.records import AccessDeniedError, RecordRead, RecordService
+from records import AccessDeniedError, RecordRead, RecordService
 from crypto import Identity
 from ledger.records import RecordRegistry
 from ledger.vocabulary import Purpose

@@ -6,8 +6,8 @@ import hashlib
 
 from api_world import ApiWorld, assert_problem, ecg_observation, lab_observation, prescription
 
-from api.records import RecordService, RecordSettings
-from api.records import fhir as record_fhir
+from records import RecordService, RecordSettings
+from records import fhir as record_fhir
 from crypto import rewrap
 from crypto.record_object import RecordObject
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from api_world import ApiWorld, assert_problem, ecg_observation, lab_observation
 
-from api.records import RecordService
-from api.records.cid import cid_to_bytes
+from records import RecordService
+from records.cid import cid_to_bytes
 from ledger.audit import AuditOptions, run_audit
 from ledger.merkle import RecordBatch, batch_leaf, parse_manifest, verify
 from ledger.records import RecordRegistry

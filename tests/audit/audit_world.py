@@ -16,9 +16,9 @@ from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
-from api.records import RecordClients
-from api.records.erasure import erase
-from api.records.service import RecordService
+from records import RecordClients
+from records.erasure import erase
+from records.service import RecordService
 from crypto import HpkePrivateKey, Identity
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from audit_world import AuditWorld
 
-from api.records import AccessDeniedError, RecordRead
+from records import AccessDeniedError, RecordRead
 from ledger.audit import AuditOptions, AuditResult, run_audit
 from ledger.records import RecordRegistry
 from ledger.vocabulary import Purpose

@@ -17,9 +17,9 @@ import pytest
 from audit_world import AuditWorld, find_base_slot, grant, mapping_slot, read_slot, relay, write_slot
 from eth_utils import keccak
 
-from api.records import RecordClients
-from api.records.cid import cid_to_text
-from api.records.service import RecordService
+from records import RecordClients
+from records.cid import cid_to_text
+from records.service import RecordService
 from ledger.audit import AuditOptions, AuditResult, run_audit
 from ledger.audit.violations import Violation
 from ledger.consent import ConsentLedger

@@ -44,7 +44,7 @@ PASSWORD = "pipeline-test"
 WORKER = r"""
 import json, sys, threading
 from pathlib import Path
-from api.records import RecordClients, RecordService
+from records import RecordClients, RecordService
 from crypto import KeyFile
 from ledger.chain import Ledger
 
@@ -132,7 +132,7 @@ def test_four_processes_with_one_key_lose_no_put(geth_network: RunningNetwork, t
     # Every record anchored exactly once: on its own (RecordAnchored) or in one batch's manifest.
     registry = RecordRegistry(geth_network.ledger())
     singles = Counter("0x" + a.record_id.hex() for p in patients for a in registry.anchors_of(p))
-    from api.records import (
+    from records import (
         RecordClients,  # the batch index reads the manifests from IPFS
     )
 

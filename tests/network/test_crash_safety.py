@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.records.cid import cid_to_text
+from records.cid import cid_to_text
 from crypto import Identity
 from ledger.records import RecordRegistry
 from network.ipfs_client import IpfsClient

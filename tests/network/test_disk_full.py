@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.records.cid import cid_to_text
+from records.cid import cid_to_text
 from ledger.records import RecordRegistry
 from network.gateway.errors import STORAGE_FULL
 from network.gateway.upstream import NodeStorage, name_storage_failure

@@ -8,7 +8,7 @@ from typing import Any
 
 from eth_account import Account
 
-from api.records import RecordClients, RecordService
+from records import RecordClients, RecordService
 from crypto import HpkePrivateKey, Identity
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms

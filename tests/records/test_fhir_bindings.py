@@ -1,4 +1,4 @@
-"""FHIR R4 required code bindings (api/records/fhir_bindings.py): each supported type refuses a code its required
+"""FHIR R4 required code bindings (records/fhir_bindings.py): each supported type refuses a code its required
 value set does not hold, names the field, the value and the allowed codes; valid resources pass unchanged.
 
 Unit level: no network.  The upload path through the API (nothing stored on refusal) is tests/api/test_api_fhir_bindings.py.
@@ -16,17 +16,17 @@ import pydantic
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from api.records.errors import InvalidResourceError
-from api.records.fhir import json_path, parse_stored, validate
-from api.records.fhir_bindings import bindings_of, value_set
-from api.records.fhir_value_sets import BINDINGS, VALUE_SETS
+from records.errors import InvalidResourceError
+from records.fhir import json_path, parse_stored, validate
+from records.fhir_bindings import bindings_of, value_set
+from records.fhir_value_sets import BINDINGS, VALUE_SETS
 
 LIMIT = 1 << 20
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
 SUBJECT = {"reference": "Patient/example"}
 LOINC = "http://loinc.org"
 
-# Resource types the record service stores (api/records/categories.py) and the care flows add, plus Bundle.
+# Resource types the record service stores (records/categories.py) and the care flows add, plus Bundle.
 SUPPORTED = (
     "Observation", "DiagnosticReport", "ImagingStudy", "MedicationRequest", "DocumentReference", "Composition", "Condition",
     "Consent", "ServiceRequest", "Task", "Communication", "MedicationDispense", "MeasureReport", "AllergyIntolerance",

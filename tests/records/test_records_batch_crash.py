@@ -17,8 +17,8 @@ from pathlib import Path
 
 from eth_account import Account
 
-from api.records import RecordClients, RecordService
-from api.records.cid import cid_to_text
+from records import RecordClients, RecordService
+from records.cid import cid_to_text
 from crypto import HpkePrivateKey, Identity, KeyFile
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.records import RecordRegistry
@@ -46,7 +46,7 @@ def lab(k: int) -> dict[str, object]:
 WORKER = r"""
 import json, sys, threading, time
 from pathlib import Path
-from api.records import RecordClients, RecordService
+from records import RecordClients, RecordService
 from crypto import KeyFile
 from ledger.chain import Ledger
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from api.records.cid import cid_to_bytes, cid_to_text, local_cid, node_cid
+from records.cid import cid_to_bytes, cid_to_text, local_cid, node_cid
 from network.ipfs_client import CHUNK_SIZE
 from tests.conftest import RunningNetwork
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from records_world import World, diagnostic_report, ecg_observation, lab_observation
 
-from api.records import (
+from records import (
     AccessDeniedError,
     AnchorRefusedError,
     InvalidResourceError,
@@ -21,7 +21,7 @@ from api.records import (
     read_own,
     share,
 )
-from api.records.fhir import validate
+from records.fhir import validate
 from ledger.records import RecordRegistry
 from network.ipfs_client import IpfsNotFound
 from ledger.vocabulary import Category, Purpose
@@ -188,7 +188,7 @@ def test_contract_refusal_unpins_and_drops_the_spool(world: World, tmp_path: Pat
     pins = ipfs.pins()
     clients = world.clients()
     clients.policy = PermitEverything()  # the service believes B may write; the contract knows better
-    from api.records import RecordService
+    from records import RecordService
 
     service = RecordService(world.other.identity, clients, tmp_path / "b-permissive")
     with pytest.raises(AnchorRefusedError, match="NoConsent"):

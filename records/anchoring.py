@@ -15,10 +15,10 @@ from __future__ import annotations
 from hexbytes import HexBytes
 from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
 
-from api.records.anchor_batcher import AnchorBatcher, AnchorOutcome
-from api.records.batch_journal import BatchFate, BatchJournal, JournalEntry
-from api.records.clients import RecordClients
-from api.records.errors import PutIncompleteError
+from records.anchor_batcher import AnchorBatcher, AnchorOutcome
+from records.batch_journal import BatchFate, BatchJournal, JournalEntry
+from records.clients import RecordClients
+from records.errors import PutIncompleteError
 from ledger.records import NewRecord, RecordState
 
 _UNREAD = object()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from hexbytes import HexBytes
 
-from api.records.batch_journal import BatchJournal, JournalEntry
+from records.batch_journal import BatchJournal, JournalEntry
 from ledger.errors import ContractRevert
 from ledger.merkle import BatchRecord, RecordBatch, manifest_bytes
 from ledger.records import (

@@ -24,19 +24,19 @@ from typing import Any
 
 import anyio.to_thread
 
-from api.records.access_batcher import AccessBatcher, AccessEntry, AccessOutcome
-from api.records.clients import RecordClients
-from api.records.errors import (
+from records.access_batcher import AccessBatcher, AccessEntry, AccessOutcome
+from records.clients import RecordClients
+from records.errors import (
     AccessDeniedError,
     NoKeyError,
     RecordErasedError,
     RecordError,
     RecordNotFoundError,
 )
-from api.records.keystore import KeyStore
-from api.records.models import RecordRead
-from api.records.read_cache import ReadCache
-from api.records.reading import decrypt, locate, parse_payload
+from records.keystore import KeyStore
+from records.models import RecordRead
+from records.read_cache import ReadCache
+from records.reading import decrypt, locate, parse_payload
 from crypto import Identity
 from crypto.record_object import RecordObject
 from ledger.errors import ContractRevert

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.records.clients import RecordClients
-from api.records.errors import (
+from records.clients import RecordClients
+from records.errors import (
     InvalidResourceError,
     PayloadTamperedError,
     RecordErasedError,
     RecordNotFoundError,
 )
-from api.records.fhir import parse_stored
+from records.fhir import parse_stored
 from crypto import CryptoError, HpkePrivateKey
 from crypto.record_object import RecordObject
 from ledger.records import Anchor, RecordState

@@ -28,9 +28,9 @@
 | `service.py` | `RecordService` (an institution's put / get / get_many / aget / ingest / relay_erasure / purge) |
 """
 
-from api.records.clients import RecordClients
-from api.records.erasure import ErasureRequest, erase, sign_erasure
-from api.records.errors import (
+from records.clients import RecordClients
+from records.erasure import ErasureRequest, erase, sign_erasure
+from records.errors import (
     AccessDeniedError,
     AnchorRefusedError,
     InvalidResourceError,
@@ -45,12 +45,12 @@ from api.records.errors import (
     ShareRefusedError,
     UnsupportedResourceError,
 )
-from api.records.models import KeyShare, KeyShareBundle, PutResult, RecordRead
-from api.records.patient import read_own
-from api.records.policy import AccessPolicy, ChainAccessPolicy
-from api.records.service import PutStage, RecordService
-from api.records.settings import RecordSettings
-from api.records.sharing import share
+from records.models import KeyShare, KeyShareBundle, PutResult, RecordRead
+from records.patient import read_own
+from records.policy import AccessPolicy, ChainAccessPolicy
+from records.service import PutStage, RecordService
+from records.settings import RecordSettings
+from records.sharing import share
 
 __all__ = [
     "AccessDeniedError", "AccessPolicy", "AnchorRefusedError", "ChainAccessPolicy", "ErasureRequest", "InvalidResourceError",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api.records.batch_index import BatchIndex
-from api.records.policy import AccessPolicy, ChainAccessPolicy
-from api.records.storage import ObjectStore
+from records.batch_index import BatchIndex
+from records.policy import AccessPolicy, ChainAccessPolicy
+from records.storage import ObjectStore
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger
 from ledger.records import RecordRegistry

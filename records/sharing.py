@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from api.records.clients import RecordClients
-from api.records.errors import RecordError, ShareRefusedError
-from api.records.keystore import StoredWrap
-from api.records.models import KeyShare, KeyShareBundle
-from api.records.reading import locate
-from api.records.recipients import member_public_key
+from records.clients import RecordClients
+from records.errors import RecordError, ShareRefusedError
+from records.keystore import StoredWrap
+from records.models import KeyShare, KeyShareBundle
+from records.reading import locate
+from records.recipients import member_public_key
 from crypto import CryptoError, HpkePrivateKey, Identity, RecordContext, normalize_address, rewrap, unwrap_key
 from ledger.vocabulary import Category, Purpose
 

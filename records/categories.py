@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from api.records.errors import UnsupportedResourceError
+from records.errors import UnsupportedResourceError
 from ledger.vocabulary import Category
 
 LOINC = "http://loinc.org"
@@ -19,6 +19,16 @@ IMAGING_SECTIONS = {"RAD", "CT", "MR", "US", "NMR", "RX", "CUS", "NMS", "OUS", "
 ECG_SECTIONS = {"EC"}
 
 Json = dict[str, Any]
+# Resource types whose category does not depend on their content.
+_BY_KIND = {
+    "Condition": Category.SUMMARY,  # the problem list
+    "AllergyIntolerance": Category.ALLERGIES,
+    "MedicationStatement": Category.MEDICATIONS,
+    "Immunization": Category.IMMUNIZATIONS,
+    "ServiceRequest": Category.REFERRAL,
+    "Communication": Category.REFERRAL,
+    "MedicationDispense": Category.DISPENSE,
+}
 
 
 def category_of(resource: Json) -> Category:
@@ -39,11 +49,11 @@ def category_of(resource: Json) -> Category:
         if types & DISCHARGE_LOINC:
             return Category.DISCHARGE
         return Category.SUMMARY if types & SUMMARY_LOINC else Category.NOTES
-    if kind == "Condition":
-        return Category.SUMMARY
+    if kind in _BY_KIND:
+        return _BY_KIND[kind]
     raise UnsupportedResourceError(
         f"no record category for FHIR {kind}; supported: Observation (ECG, laboratory, imaging), DiagnosticReport, "
-        "ImagingStudy, MedicationRequest, DocumentReference, Composition, Condition"
+        f"ImagingStudy, MedicationRequest, DocumentReference, Composition, {', '.join(_BY_KIND)}"
     )
 
 

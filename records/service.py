@@ -23,21 +23,21 @@ from typing import Any
 from eth_utils import to_checksum_address
 from fhir.resources.R4B.resource import Resource
 
-from api.records import anchor_batcher, fhir
-from api.records.access_batcher import (
+from records import anchor_batcher, fhir
+from records.access_batcher import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_WINDOW_SECONDS,
     AccessBatcher,
 )
-from api.records.anchor_batcher import AnchorBatcher
-from api.records.anchoring import Anchoring
-from api.records.batch_journal import BatchJournal
-from api.records.categories import category_of
-from api.records.cid import cid_to_bytes, cid_to_text, payload_cid
-from api.records.clients import RecordClients
-from api.records.erasure import ErasureRequest
-from api.records.errors import (
+from records.anchor_batcher import AnchorBatcher
+from records.anchoring import Anchoring
+from records.batch_journal import BatchJournal
+from records.categories import category_of
+from records.cid import cid_to_bytes, cid_to_text, payload_cid
+from records.clients import RecordClients
+from records.erasure import ErasureRequest
+from records.errors import (
     AccessDeniedError,
     AnchorRefusedError,
     PutIncompleteError,
@@ -45,17 +45,17 @@ from api.records.errors import (
     RecordError,
     RecordNotFoundError,
 )
-from api.records.keystore import KeyStore
-from api.records.models import KeyShareBundle, PutResult, RecordRead
-from api.records.policy import AccessPolicy
-from api.records.read_cache import ReadCache
-from api.records.reader import RecordReader
-from api.records.reading import locate
-from api.records.recipients import MemberDirectory, resolve
-from api.records.record_id import content_tag_key, derive_record_id
-from api.records.settings import RecordSettings
-from api.records.sharing import validate_bundle
-from api.records.spool import Spool
+from records.keystore import KeyStore
+from records.models import KeyShareBundle, PutResult, RecordRead
+from records.policy import AccessPolicy
+from records.read_cache import ReadCache
+from records.reader import RecordReader
+from records.reading import locate
+from records.recipients import MemberDirectory, resolve
+from records.record_id import content_tag_key, derive_record_id
+from records.settings import RecordSettings
+from records.sharing import validate_bundle
+from records.spool import Spool
 from crypto import CryptoError, Identity, normalize_address
 from crypto.record_object import ZERO_ID, RecordObject, seal_record
 from ledger.chain import Ledger

@@ -19,7 +19,7 @@ import threading
 
 from eth_utils import to_checksum_address
 
-from api.records.cid import cid_to_bytes, cid_to_text
+from records.cid import cid_to_bytes, cid_to_text
 from ledger.merkle import RecordBatch, parse_manifest
 from ledger.records import Anchor, AnchoredBatch, RecordRegistry, batched_anchors
 from network.ipfs_client import IpfsClient, IpfsError

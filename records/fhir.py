@@ -19,8 +19,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from api.records.errors import FieldIssue, InvalidResourceError
-from api.records.fhir_bindings import check_bindings
+from records.errors import FieldIssue, InvalidResourceError
+from records.fhir_bindings import check_bindings
 
 FHIR_RELEASE = "R4B"
 Json = dict[str, Any]

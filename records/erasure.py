@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from api.records.clients import RecordClients
+from records.clients import RecordClients
 from crypto import Identity
 from ledger.eip712 import TypedMessage
 
 if TYPE_CHECKING:
-    from api.records.service import RecordService
+    from records.service import RecordService
 
 
 @dataclass(frozen=True)

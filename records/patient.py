@@ -3,10 +3,10 @@ their own data is not a third-party access, and patients are not members who can
 
 from __future__ import annotations
 
-from api.records.clients import RecordClients
-from api.records.errors import AccessDeniedError, NoKeyError
-from api.records.models import RecordRead
-from api.records.reading import decrypt, locate, parse_payload
+from records.clients import RecordClients
+from records.errors import AccessDeniedError, NoKeyError
+from records.models import RecordRead
+from records.reading import decrypt, locate, parse_payload
 from crypto import Identity
 from ledger.vocabulary import Category
 

@@ -103,7 +103,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 _QUANTITY = {"comparator": "quantity-comparator"}
 
 BINDINGS: dict[str, dict[str, str]] = {
-    # --- resources the record service stores (api/records/categories.py) ------------------------------------------
+    # --- resources the record service stores (records/categories.py) ------------------------------------------
     "Observation": {"status": "observation-status"},
     "DiagnosticReport": {"status": "diagnostic-report-status"},
     "ImagingStudy": {"status": "imagingstudy-status"},

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.records.errors import FieldIssue
-from api.records.fhir_value_sets import BINDINGS, VALUE_SET_BASE, VALUE_SETS
+from records.errors import FieldIssue
+from records.fhir_value_sets import BINDINGS, VALUE_SET_BASE, VALUE_SETS
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import time
 
-from api.records.cid import cid_to_text, payload_cid
-from api.records.errors import PayloadMissingError, PayloadTamperedError
+from records.cid import cid_to_text, payload_cid
+from records.errors import PayloadMissingError, PayloadTamperedError
 from crypto import CryptoError
 from crypto.record_object import RecordObject
 from ledger.records import Anchor

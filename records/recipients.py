@@ -7,8 +7,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from api.records.errors import PatientKeyMissingError
-from api.records.policy import AccessPolicy
+from records.errors import PatientKeyMissingError
+from records.policy import AccessPolicy
 from crypto import CryptoError, HpkePublicKey
 from ledger.consent import ConsentLedger
 from ledger.registry import ConsortiumRegistry, Member

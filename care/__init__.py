@@ -1,0 +1,5 @@
+"""The care flows: one service per flow, on top of `records/` and `ledger/`, with no HTTP in here.
+
+| module | job |
+| --- | --- |
+"""
