@@ -2,4 +2,5 @@
 
 | module | job |
 | --- | --- |
+| `alerts.py` | `Alert`, `AlertSource`: the one inbox that every flow's alerts join |
 """

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from tests.conftest import free_port
+from wallet.demo.consortium import PLAN
 
 
 def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    ports = {name: str(free_port()) for name in ("GATEWAY_PORT", "NODE_PORT", "IPFS_PORT", "DEMO_LOKOSSA_PORT", "DEMO_YINCHUAN_PORT", "DEMO_FUND_PORT")}
+    ports = {name: str(free_port()) for name in ("GATEWAY_PORT", "NODE_PORT", "IPFS_PORT", *(f"DEMO_{slug.upper().replace('-', '_')}_PORT" for _, slug, _, _ in PLAN))}
     env = {**os.environ, **{f"HEALTHSILK_{name}": port for name, port in ports.items()}, "COLUMNS": "200"}
     try:
         result = subprocess.run([sys.executable, "-m", "wallet.cli", "demo", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=600)

@@ -24,6 +24,23 @@ GOVERNORS = (("Health Silk Road Secretariat", "CN"), ("Benin Ministry of Health"
 LOKOSSA = "Lokossa Departmental Hospital"
 YINCHUAN = "Yinchuan First People's Hospital"
 FUND = "Silk Road Health Fund"
+ALMATY = "Almaty City Emergency Hospital"  # the traveller's emergency; a panel consultant in serious cases
+PHARMACY_LOKOSSA = "Lokossa Central Pharmacy"
+PHARMACY_COTONOU = "Cotonou Pharmacy"  # a second pharmacy, for the refused second fill
+SURVEILLANCE = "Silk Road Disease Surveillance Centre"  # the public-health authority
+# Every demo institution, in admission order: (name, short name for its API's data dir and port variable, country, roles).
+PLAN = (
+    (LOKOSSA, "lokossa", "BJ", ["PROVIDER"]),
+    (YINCHUAN, "yinchuan", "CN", ["PROVIDER"]),
+    (FUND, "fund", "KZ", ["PAYER"]),
+    (ALMATY, "almaty", "KZ", ["PROVIDER", "EMERGENCY"]),
+    (PHARMACY_LOKOSSA, "pharmacy-lokossa", "BJ", ["PHARMACY"]),
+    (PHARMACY_COTONOU, "pharmacy-cotonou", "BJ", ["PHARMACY"]),
+    (SURVEILLANCE, "surveillance", "CN", ["PUBLIC_HEALTH"]),
+)
+SLUGS = {name: slug for name, slug, _, _ in PLAN}
+# The governor who also holds the consortium's privacy-officer role (reviews break-glass use).
+PRIVACY_OFFICE = GOVERNORS[0][0]
 
 
 @dataclass
@@ -62,17 +79,13 @@ class Consortium:
         self.network.reset()
         self.keys_dir.mkdir(parents=True, exist_ok=True)
         governors = [(name, country, self._identity(f"governor-{country.lower()}")[0]) for name, country in GOVERNORS]
-        plan = (
-            (LOKOSSA, "BJ", ["PROVIDER"], f"http://127.0.0.1:{self.api_ports[LOKOSSA]}"),
-            (YINCHUAN, "CN", ["PROVIDER"], f"http://127.0.0.1:{self.api_ports[YINCHUAN]}"),
-            (FUND, "KZ", ["PAYER"], f"http://127.0.0.1:{self.api_ports[FUND]}"),
-        )
         institutions = {}
-        for index, (name, country, roles, endpoint) in enumerate(plan):
+        for index, (name, _, country, roles) in enumerate(PLAN):
             identity, path = self._identity(f"member-{index}")
-            institutions[name] = Institution(name, country, roles, endpoint, identity, path)
+            institutions[name] = Institution(name, country, roles, f"http://127.0.0.1:{self.api_ports[name]}", identity, path)
         genesis = ConsortiumGenesis(
-            members=[GenesisMember(address=i.address, name=name, country=country, roles=["GOVERNOR"], hpke_public_key=i.hpke_public_key.to_hex()) for name, country, i in governors],
+            members=[GenesisMember(address=i.address, name=name, country=country, roles=["GOVERNOR", "PRIVACY_OFFICER"] if name == PRIVACY_OFFICE else ["GOVERNOR"],
+                                   hpke_public_key=i.hpke_public_key.to_hex()) for name, country, i in governors],
             quorum=2,
         )
         genesis_file = self.settings.root / "demo" / "genesis.json"

@@ -15,7 +15,7 @@ import httpx
 from api.auth.store import AuthStore, parse_scopes
 from network.processes import ManagedProcess
 from network.settings import NetworkSettings
-from wallet.demo.consortium import DEMO_PASSWORD, FUND, LOKOSSA, YINCHUAN, Institution
+from wallet.demo.consortium import DEMO_PASSWORD, PLAN, SLUGS, Institution
 
 
 @dataclass
@@ -40,7 +40,7 @@ def institution_apis(settings: NetworkSettings, institutions: list[Institution],
     processes: list[ManagedProcess] = []
     try:
         for institution in institutions:
-            slug = institution.name.split()[0].lower()
+            slug = SLUGS[institution.name]
             data_dir = settings.root / "demo" / f"api-{slug}"
             process = ManagedProcess(f"api-{slug}", settings.run_dir, settings.log_dir)
             process.stop()  # a leftover of an interrupted demo
@@ -63,8 +63,9 @@ def institution_apis(settings: NetworkSettings, institutions: list[Institution],
 
 def api_ports_from_env() -> dict[str, int]:
     """Where each institution's API listens (these endpoints are also what the registry lists)."""
-    return {
-        LOKOSSA: int(os.environ.get("HEALTHSILK_DEMO_LOKOSSA_PORT", "8701")),
-        YINCHUAN: int(os.environ.get("HEALTHSILK_DEMO_YINCHUAN_PORT", "8702")),
-        FUND: int(os.environ.get("HEALTHSILK_DEMO_FUND_PORT", "8703")),
-    }
+    return {name: demo_api_port(slug, index) for index, (name, slug, _, _) in enumerate(PLAN)}
+
+
+def demo_api_port(slug: str, index: int) -> int:
+    """8701, 8702 ... in admission order; `HEALTHSILK_DEMO_<SLUG>_PORT` overrides (e.g. ..._PHARMACY_LOKOSSA_PORT)."""
+    return int(os.environ.get(f"HEALTHSILK_DEMO_{slug.upper().replace('-', '_')}_PORT", str(8701 + index)))
