@@ -27,6 +27,7 @@ from records import (
     ShareRefusedError,
     UnsupportedResourceError,
 )
+from records.key_release import AuthorUnreachable, KeyReleaseRefused
 from records.policy import IndexAccessPolicy
 from ledger.consent_index import ConsentIndex
 
@@ -49,7 +50,9 @@ _RECORD_PROBLEMS: list[tuple[type[RecordError], int, str, str]] = [
     (UnsupportedResourceError, 422, "unsupported-resource", "Unsupported FHIR resource"),
     (ShareRefusedError, 422, "share-refused", "Key share refused"),
     (PatientKeyMissingError, 409, "patient-not-registered", "Patient has no encryption key"),
+    (KeyReleaseRefused, 403, "key-release-refused", "Key release refused"),
     (AccessDeniedError, 403, "no-consent", "No consent"),
+    (AuthorUnreachable, 503, "author-offline", "Author institution offline"),
     (NoKeyError, 409, "no-key", "Key not shared yet"),
     (RecordNotFoundError, 404, "record-not-found", "Record not found"),
     (RecordErasedError, 410, "record-erased", "Record erased"),

@@ -25,6 +25,8 @@
 | `read_cache.py` | `ReadCache`: bounded LRU of anchors and of verified sealed objects (ciphertext, per version) |
 | `access_batcher.py` | `AccessBatcher`: group commit of access-log entries into `logAccessBatch` transactions |
 | `reader.py` | `RecordReader`: an institution's read path (prepare, log in a batch, release) |
+| `care_reads.py` | `CareReads`: reads a care flow authorises (case, break-glass, prescription), logged on the flow contract |
+| `key_release.py` | the author side and the reader side of key release for care reads (signed request, re-wrap) |
 | `service.py` | `RecordService` (an institution's put / get / get_many / aget / ingest / relay_erasure / purge) |
 """
 

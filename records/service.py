@@ -33,6 +33,7 @@ from records.access_batcher import (
 from records.anchor_batcher import AnchorBatcher
 from records.anchoring import Anchoring
 from records.batch_journal import BatchJournal
+from records.care_reads import CareReads
 from records.categories import category_of
 from records.cid import cid_to_bytes, cid_to_text, payload_cid
 from records.clients import RecordClients
@@ -45,6 +46,7 @@ from records.errors import (
     RecordError,
     RecordNotFoundError,
 )
+from records.key_release import KeyRelease, ReleasedKey, SeenNonces, release_keys
 from records.keystore import KeyStore
 from records.models import KeyShareBundle, PutResult, RecordRead
 from records.policy import AccessPolicy
@@ -58,6 +60,7 @@ from records.sharing import validate_bundle
 from records.spool import Spool
 from crypto import CryptoError, Identity, normalize_address
 from crypto.record_object import ZERO_ID, RecordObject, seal_record
+from ledger.care_flows import CareFlowName
 from ledger.chain import Ledger
 from ledger.errors import ContractRevert, TransactionFailed
 from ledger.records import NewRecord, RecordState
@@ -101,6 +104,8 @@ class RecordService:
         self.anchoring = Anchoring(clients, self.anchors, journal)
         self.directory = MemberDirectory(clients.registry)
         self.reader = RecordReader(identity, clients, self.keystore, self.access_log, cache)
+        self.care_reads = CareReads(identity, clients, self.keystore, sender, self.reader.cache)
+        self._release_nonces = SeenNonces()
         self.sender = sender
 
     @classmethod
@@ -130,6 +135,7 @@ class RecordService:
         self._sender = sender
         self.access_log.sender = sender  # one pipeline per key: nonces handed out in order, no local races
         self.anchors.sender = sender
+        self.care_reads.sender = sender
 
     def close(self) -> None:
         """Anchor the puts and send the access entries still pending, then stop the batchers' threads."""
@@ -302,6 +308,14 @@ class RecordService:
     async def aget(self, record_id: bytes, purpose: Purpose = Purpose.TREATMENT) -> RecordRead:
         """`get` for an event loop (the API): no thread is held while the access-log batch is mined."""
         return await self.reader.aget(record_id, _single_purpose(purpose))
+
+    def get_under(self, flow: CareFlowName, ref: bytes, record_id: bytes) -> RecordRead:
+        """Read a record that a care flow (case, break-glass, prescription) authorises; see care_reads.py."""
+        return self.care_reads.get(flow, ref, record_id)
+
+    def release_keys(self, request: KeyRelease) -> list[ReleasedKey]:
+        """As the author: re-wrap keys for a reader a care flow authorises; see key_release.py."""
+        return release_keys(self.identity, self.clients, request, self._release_nonces)
 
     def get_many(self, requests: list[tuple[bytes, Purpose]]) -> list[RecordRead | RecordError]:
         """Several reads whose access entries share one transaction; per request, the read or its error."""

@@ -12,6 +12,7 @@ from api.problems import problem_responses
 from api.routers.deps import services
 from api.services import Services
 from api.types import ADDRESS_PATTERN, hex32, path_address
+from ledger.care_flows import care_accesses_of
 from ledger.vocabulary import purpose_names
 
 router = APIRouter(prefix="/v1", tags=["access log"])
@@ -23,6 +24,8 @@ class AccessEntry(BaseModel):
     purpose: str
     record_ids: list[str]
     consent_id: str | None
+    flow: str | None = None  # a care read: the flow (case, emergency, prescription) that authorised it ...
+    ref: str | None = None  # ... and its case, break-glass or prescription id
     block_number: int
     transaction_hash: str
     timestamp: int
@@ -34,7 +37,7 @@ class AccessEntry(BaseModel):
 )
 def access_log(address: Annotated[str, Path(pattern=ADDRESS_PATTERN)], _: Caller = Depends(patient_or_scopes("audit")), svc: Services = Depends(services)) -> list[AccessEntry]:
     patient = path_address(address)
-    return [
+    consented = [
         AccessEntry(
             reader=access.reader, reader_name=svc.member_name(access.reader), purpose=(purpose_names(access.purpose) or [str(access.purpose)])[0],
             record_ids=[hex32(r) for r in access.record_ids], consent_id=hex32(access.consent_id) if any(access.consent_id) else None,
@@ -42,3 +45,12 @@ def access_log(address: Annotated[str, Path(pattern=ADDRESS_PATTERN)], _: Caller
         )
         for access in svc.records.accesses_of(patient)
     ]
+    care = [
+        AccessEntry(
+            reader=access.reader, reader_name=svc.member_name(access.reader), purpose=(purpose_names(access.purpose) or [str(access.purpose)])[0],
+            record_ids=[hex32(r) for r in access.record_ids], consent_id=None, flow=access.flow.name, ref=hex32(access.ref),
+            block_number=access.block_number, transaction_hash=access.transaction_hash, timestamp=svc.block_timestamp(access.block_number),
+        )
+        for access in care_accesses_of(svc.ledger, patient)
+    ]
+    return sorted(consented + care, key=lambda entry: entry.block_number)

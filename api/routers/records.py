@@ -20,10 +20,12 @@ from api.services import Services
 from api.types import (
     ADDRESS_PATTERN,
     RECORD_ID_PATTERN,
+    RecordIdHex,
     hex32,
     path_address,
     record_id_bytes,
 )
+from ledger.care_flows import CareFlowName
 from ledger.merkle import batch_leaf, verify
 from ledger.records import Anchor, RecordState
 from ledger.vocabulary import Category, Purpose
@@ -199,13 +201,20 @@ def _visible(window: tuple[int, int, int, int, int] | None, anchor: Anchor, anch
 )
 async def read_record(
     record_id: PathRecordId, purpose: PurposeName = Query("TREATMENT", description="why the record is read (logged on chain)"),
+    flow: CareFlowName | None = Query(None, description="read under a care flow instead of a consent: `case`, `emergency` or `prescription` (with `ref`); the purpose is the flow's"),
+    ref: RecordIdHex | None = Query(None, description="the case, break-glass or prescription id (0x + 64 hex), with `flow`"),
     _: Caller = Depends(require_scopes("read")), svc: Services = Depends(services),
 ) -> FhirJSONResponse:
     # Async so that reads waiting for their access-log batch hold no worker thread: the reads of a busy moment
     # share one transaction (group commit) instead of queueing for threads. Blocking steps run in the threadpool.
     # The first use opens the chain and IPFS clients (blocking): in a worker thread, not on the event loop.
     service = svc.record_service if svc.is_open("record_service") else await run_in_threadpool(lambda: svc.record_service)
-    read = await service.aget(record_id_bytes(record_id), Purpose[purpose])
+    if (flow is None) != (ref is None):
+        raise invalid("give both `flow` and `ref` to read under a care flow, or neither")
+    if flow is not None and ref is not None:
+        read = await run_in_threadpool(service.get_under, flow, bytes.fromhex(ref[2:]), record_id_bytes(record_id))
+    else:
+        read = await service.aget(record_id_bytes(record_id), Purpose[purpose])
     timing = ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in read.timings.items())  # W3C Server-Timing, ms
     return FhirJSONResponse(read.resource, headers={"X-Healthsilk-Access-Logged": "true", "X-Healthsilk-Record-Version": str(read.version), "Server-Timing": timing})
 
