@@ -9,16 +9,22 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.allow import install_allow_handler
 from api.auth.store import AuthStore
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.record_access import install_record_handlers
 from api.problems import install_body_limit_handler, install_problem_handlers, problems_in_openapi
 from api.routers import access_log, admin, auth, consents, erasure, health, keys, network, payments, records
+from api.routers import alerts, emergency
+from api.routers import cases
+from api.routers import prescriptions
+from api.routers import publichealth
 from api.services import Services
 from api.settings import ApiSettings
 from api.upstream_errors import install_upstream_handlers
 from crypto import Identity
+from i18n.asgi import LanguageMiddleware
 
 DESCRIPTION = """The API a healthsilk member institution runs for its own systems and for patients' wallets.
 
@@ -49,18 +55,23 @@ def create_app(settings: ApiSettings, identity: Identity) -> FastAPI:
     )
     app.state.services = svc
     install_problem_handlers(app)
+    install_allow_handler(app)  # 405: Allow names every method of the path
     install_body_limit_handler(app)
     install_upstream_handlers(app, metrics, lambda data: svc.ledger.decoder.decode(data))
     install_record_handlers(app)
-    for module in (health, auth, network, consents, records, erasure, keys, access_log, admin, payments):
+    for module in (health, auth, network, consents, records, erasure, keys, access_log, admin, payments, emergency, alerts, cases, prescriptions, publichealth):
         app.include_router(module.router)
     # Outermost first: the size limit answers before anything reads the body; metrics see every answer.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(LanguageMiddleware)  # outermost: every answer, even a refused body, is in the caller's language
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problems_in_openapi(FastAPI.openapi(app))
+            from api.consent_messages import CANONICAL_TYPES  # lazy, like the other document-only imports
+            from api.openapi_rules import consent_domain, state_rules
+
+            app.openapi_schema = state_rules(problems_in_openapi(FastAPI.openapi(app)), CANONICAL_TYPES, consent_domain(svc))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from api.settings import ApiSettings
+from i18n import _
 
 PASSWORD_ENV = "HEALTHSILK_MEMBER_PASSWORD"
 app = typer.Typer(help="Run this institution's HTTP API and manage its API tokens.", no_args_is_help=True)
@@ -51,15 +52,15 @@ def serve(
 
     settings = _settings(data_dir, host=host, port=port)
     if not _is_loopback(settings.host):
-        console.print(f"[red]refusing to bind {settings.host}: this API only listens on loopback (put a reverse proxy in front of it)[/red]")
+        console.print(_("[red]refusing to bind {host}: this API only listens on loopback (put a reverse proxy in front of it)[/red]").format(host=settings.host))
         raise typer.Exit(2)
-    password = os.environ.get(PASSWORD_ENV) or typer.prompt("member key password", hide_input=True)
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(_("member key password"), hide_input=True)
     try:
         identity = load(member_key, password)
     except CryptoError as exc:
-        console.print(f"[red]cannot open {member_key}: {exc}[/red]")
+        console.print(_("[red]cannot open {member_key}: {error}[/red]").format(member_key=member_key, error=exc))
         raise typer.Exit(1) from None
-    console.print(f"serving the API of {identity.address} on http://{settings.host}:{settings.port} (data: {settings.data_dir})")
+    console.print(_("serving the API of {address} on http://{host}:{port} (data: {data_dir})").format(address=identity.address, host=settings.host, port=settings.port, data_dir=settings.data_dir))
     uvicorn.run(create_app(settings, identity), host=settings.host, port=settings.port, log_level="info")
 
 
@@ -83,7 +84,7 @@ def token_create(
         token = store.create_token(name, wanted)
     finally:
         store.close()
-    console.print(f"token {name!r} with scopes {', '.join(sorted(wanted))} created; it is shown only now:")
+    console.print(_("token {name} with scopes {scopes} created; it is shown only now:").format(name=repr(name), scopes=', '.join(sorted(wanted))))
     typer.echo(token)
 
 
@@ -114,6 +115,6 @@ def token_revoke(
     finally:
         store.close()
     if not revoked:
-        console.print(f"[red]no token with id {token_id!r}; see `healthsilk api token list`[/red]")
+        console.print(_("[red]no token with id {token_id}; see `healthsilk api token list`[/red]").format(token_id=repr(token_id)))
         raise typer.Exit(1)
-    console.print(f"token {token_id} revoked")
+    console.print(_("token {token_id} revoked").format(token_id=token_id))

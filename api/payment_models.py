@@ -20,7 +20,7 @@ def _code(value: str) -> str:
     return value
 
 
-Code = Annotated[str, Field(description="1..32 printable ASCII characters without spaces, e.g. CARDIO-CONSULT")]
+Code = Annotated[str, Field(pattern=r"^[!-~]{1,32}$", description="1..32 printable ASCII characters without spaces, e.g. CARDIO-CONSULT")]
 
 
 # --- requests -------------------------------------------------------------------------------------------

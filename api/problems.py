@@ -12,9 +12,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from i18n import N_, _
+
 PROBLEM_BASE = "https://healthsilk.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("healthsilk.api")
+
+
+# Titles of the framework's own errors (HTTP reason phrases), in the request's language; the slug stays English.
+HTTP_TITLES = {
+    400: N_("Bad Request"), 401: N_("Unauthorized"), 403: N_("Forbidden"), 404: N_("Not Found"), 405: N_("Method Not Allowed"),
+    406: N_("Not Acceptable"), 409: N_("Conflict"), 410: N_("Gone"), 413: N_("Content Too Large"), 415: N_("Unsupported Media Type"),
+    422: N_("Unprocessable Content"), 429: N_("Too Many Requests"), 500: N_("Internal Server Error"), 502: N_("Bad Gateway"),
+    503: N_("Service Unavailable"), 504: N_("Gateway Timeout"), 507: N_("Insufficient Storage"),
+}
 
 
 class Problem(BaseModel):
@@ -56,19 +67,19 @@ def problem_response(error: ProblemError) -> JSONResponse:
 
 
 def unauthorized(detail: str) -> ProblemError:
-    return ProblemError(401, "unauthorized", "Authentication required", detail, headers={"WWW-Authenticate": "Bearer"})
+    return ProblemError(401, "unauthorized", _("Authentication required"), detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 def forbidden(detail: str) -> ProblemError:
-    return ProblemError(403, "forbidden", "Not allowed", detail)
+    return ProblemError(403, "forbidden", _("Not allowed"), detail)
 
 
 def not_found(detail: str) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", detail)
+    return ProblemError(404, "not-found", _("Not found"), detail)
 
 
 def invalid(detail: str, **extra: Any) -> ProblemError:
-    return ProblemError(422, "invalid-request", "Invalid request", detail, **extra)
+    return ProblemError(422, "invalid-request", _("Invalid request"), detail, **extra)
 
 
 def conflict(slug: str, title: str, detail: str, **extra: Any) -> ProblemError:
@@ -94,32 +105,32 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Framework errors (404, 405, validation, anything unexpected) become problem documents too."""
 
     @app.exception_handler(ProblemError)
-    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+    async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            detail = f"there is no resource at {request.url.path}" if exc.detail in (None, "Not Found") else str(exc.detail)
+            detail = _("there is no resource at {path}").format(path=request.url.path) if exc.detail in (None, "Not Found") else str(exc.detail)
         elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
+            detail = _("{method} is not allowed on {path}").format(method=request.method, path=request.url.path)
         else:
             detail = str(exc.detail)
-        title = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+        title = _(HTTP_TITLES[exc.status_code]) if exc.status_code in HTTP_TITLES else (HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else _("Error"))
         return problem_response(ProblemError(exc.status_code, _slug(exc.status_code), title, detail, headers=dict(exc.headers or {})))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         issues = [{"location": _location(error.get("loc", ())), "message": str(error.get("msg", "invalid"))} for error in exc.errors()]
         summary = "; ".join(f"{issue['location']}: {issue['message']}" for issue in issues[:5])
-        return problem_response(ProblemError(422, "invalid-request", "Invalid request", summary or "the request is not valid", errors=issues))
+        return problem_response(ProblemError(422, "invalid-request", _("Invalid request"), summary or _("the request is not valid"), errors=issues))
 
     _install_invalid_resource_handler(app)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem_response(ProblemError(500, "internal-error", "Internal server error", "the server failed to handle this request; the error was logged"))
+        return problem_response(ProblemError(500, "internal-error", _("Internal server error"), _("the server failed to handle this request; the error was logged")))
 
 
 def _install_invalid_resource_handler(app: FastAPI) -> None:
@@ -130,7 +141,7 @@ def _install_invalid_resource_handler(app: FastAPI) -> None:
     from records.errors import InvalidResourceError
 
     @app.exception_handler(InvalidResourceError)
-    async def _invalid_resource(_: Request, exc: InvalidResourceError) -> JSONResponse:
+    async def _invalid_resource(_request: Request, exc: InvalidResourceError) -> JSONResponse:
         # lazy: api.record_access imports this module
         from api.record_access import record_problem
 
@@ -188,5 +199,5 @@ def install_body_limit_handler(app: FastAPI) -> None:
     from api.limits import BodyTooLarge, too_large
 
     @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+    async def _too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
         return problem_response(too_large(exc.limit))

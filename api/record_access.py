@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.consent_refusals import in_words
 from api.problems import ProblemError, problem_response
+from i18n import N_, _
+from ledger.consent_index import ConsentIndex
 from records import (
     AccessDeniedError,
     AnchorRefusedError,
@@ -29,7 +32,6 @@ from records import (
 )
 from records.key_release import AuthorUnreachable, KeyReleaseRefused
 from records.policy import IndexAccessPolicy
-from ledger.consent_index import ConsentIndex
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -46,20 +48,20 @@ def open_record_service(svc: "Services") -> RecordService:
 
 # (status, slug, title) per record-service error; the most specific class is listed first.
 _RECORD_PROBLEMS: list[tuple[type[RecordError], int, str, str]] = [
-    (InvalidResourceError, 422, "invalid-fhir", "Invalid FHIR resource"),
-    (UnsupportedResourceError, 422, "unsupported-resource", "Unsupported FHIR resource"),
-    (ShareRefusedError, 422, "share-refused", "Key share refused"),
-    (PatientKeyMissingError, 409, "patient-not-registered", "Patient has no encryption key"),
-    (KeyReleaseRefused, 403, "key-release-refused", "Key release refused"),
-    (AccessDeniedError, 403, "no-consent", "No consent"),
-    (AuthorUnreachable, 503, "author-offline", "Author institution offline"),
-    (NoKeyError, 409, "no-key", "Key not shared yet"),
-    (RecordNotFoundError, 404, "record-not-found", "Record not found"),
-    (RecordErasedError, 410, "record-erased", "Record erased"),
-    (PayloadMissingError, 502, "payload-missing", "Payload missing"),
-    (PayloadTamperedError, 502, "payload-tampered", "Payload does not match its anchor"),
-    (AnchorRefusedError, 409, "contract-refused", "Refused by the ledger"),
-    (PutIncompleteError, 503, "put-incomplete", "Upload not completed"),
+    (InvalidResourceError, 422, "invalid-fhir", N_("Invalid FHIR resource")),
+    (UnsupportedResourceError, 422, "unsupported-resource", N_("Unsupported FHIR resource")),
+    (ShareRefusedError, 422, "share-refused", N_("Key share refused")),
+    (PatientKeyMissingError, 409, "patient-not-registered", N_("Patient has no encryption key")),
+    (KeyReleaseRefused, 403, "key-release-refused", N_("Key release refused")),
+    (AccessDeniedError, 403, "no-consent", N_("No consent")),
+    (AuthorUnreachable, 503, "author-offline", N_("Author institution offline")),
+    (NoKeyError, 409, "no-key", N_("Key not shared yet")),
+    (RecordNotFoundError, 404, "record-not-found", N_("Record not found")),
+    (RecordErasedError, 410, "record-erased", N_("Record erased")),
+    (PayloadMissingError, 502, "payload-missing", N_("Payload missing")),
+    (PayloadTamperedError, 502, "payload-tampered", N_("Payload does not match its anchor")),
+    (AnchorRefusedError, 409, "contract-refused", N_("Refused by the ledger")),
+    (PutIncompleteError, 503, "put-incomplete", N_("Upload not completed")),
 ]
 
 
@@ -67,14 +69,14 @@ def record_problem(exc: RecordError) -> ProblemError:
     for kind, status, slug, title in _RECORD_PROBLEMS:
         if isinstance(exc, kind):
             headers = {"Retry-After": "5"} if status == 503 else None
-            return ProblemError(status, slug, title, str(exc), headers=headers)
-    return ProblemError(422, "record-refused", "Record request refused", str(exc))
+            return ProblemError(status, slug, _(title), str(exc), headers=headers)
+    return ProblemError(422, "record-refused", _("Record request refused"), str(exc))
 
 
 def install_record_handlers(app: FastAPI) -> None:
     @app.exception_handler(RecordError)
-    async def _record(_: Request, exc: RecordError) -> JSONResponse:
+    async def _record(_request: Request, exc: RecordError) -> JSONResponse:
         problem = record_problem(exc)
         if problem.status >= 500:
             app.state.services.metrics.chain_errors.labels(problem.slug.replace("-", "_")).inc()
-        return problem_response(problem)
+        return problem_response(in_words(app.state.services, problem))  # a consent refusal says why, in words

@@ -9,6 +9,7 @@ from typing import Any
 from eth_utils import is_address, to_checksum_address
 
 from api.problems import invalid
+from i18n import _
 from ledger.eip712 import Domain, TypedMessage, TypeFields, has_canonical_types
 
 
@@ -28,7 +29,7 @@ def field_value(kind: str, name: str, value: Any) -> Any:
     where = f"typed_data.message.{name}"
     if kind == "address":
         if not isinstance(value, str) or not is_address(value):
-            raise invalid(f"{where} must be a 0x address")
+            raise invalid(_("{where} must be a 0x address").format(where=where))
         return to_checksum_address(value)
     if kind.startswith("uint"):
         bits = int(kind[4:])
@@ -36,21 +37,21 @@ def field_value(kind: str, name: str, value: Any) -> Any:
             try:
                 value = int(value, 16) if value.lower().startswith("0x") else int(value)
             except ValueError:
-                raise invalid(f"{where} must be an integer") from None
+                raise invalid(_("{where} must be an integer").format(where=where)) from None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
-            raise invalid(f"{where} must be an integer that fits {kind}")
+            raise invalid(_("{where} must be an integer that fits {kind}").format(where=where, kind=kind))
         return value
     if kind == "bytes32":
         if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
-            raise invalid(f"{where} must be 0x + 64 hex digits")
+            raise invalid(_("{where} must be 0x + 64 hex digits").format(where=where))
     if kind in ("bytes", "bytes32"):
         if not isinstance(value, str) or not value.startswith("0x"):
-            raise invalid(f"{where} must be 0x-hex bytes")
+            raise invalid(_("{where} must be 0x-hex bytes").format(where=where))
         try:
             return bytes.fromhex(value[2:])
         except ValueError:
-            raise invalid(f"{where} must be 0x-hex bytes") from None
-    raise invalid(f"{where} has unsupported type {kind}")  # pragma: no cover - canonical types only use the above
+            raise invalid(_("{where} must be 0x-hex bytes").format(where=where)) from None
+    raise invalid(_("{where} has unsupported type {kind}").format(where=where, kind=kind))  # pragma: no cover - canonical types only use the above
 
 
 def same_domain(given: Any, expected: Domain) -> bool:
@@ -68,15 +69,15 @@ def same_domain(given: Any, expected: Domain) -> bool:
 def parse_typed(typed_data: Mapping[str, Any], domain: Domain, primary: str, types: dict[str, TypeFields], contract: str, prepare_route: str) -> TypedMessage:
     """`typed_data` as the `primary` message of `contract` on this network, or a 422 problem saying what is wrong."""
     if typed_data.get("primaryType") != primary:
-        raise invalid(f"typed_data.primaryType must be {primary}, got {typed_data.get('primaryType')!r}")
+        raise invalid(_("typed_data.primaryType must be {primary}, got {primarytype}").format(primary=primary, primarytype=repr(typed_data.get('primaryType'))))
     if not has_canonical_types(typed_data.get("types"), types):
-        raise invalid(f"typed_data.types must be exactly the {contract}'s {primary} type (use the typed data from {prepare_route})")
+        raise invalid(_("typed_data.types must be exactly the {contract}'s {primary} type (use the typed data from {prepare_route})").format(contract=contract, primary=primary, prepare_route=prepare_route))
     if not same_domain(typed_data.get("domain"), domain):
-        raise invalid(f"typed_data.domain is not this network's {contract} domain ({domain.name} v{domain.version}, chain {domain.chain_id}, {domain.verifying_contract})")
+        raise invalid(_("typed_data.domain is not this network's {contract} domain ({name} v{version}, chain {chain_id}, {verifying_contract})").format(contract=contract, name=domain.name, version=domain.version, chain_id=domain.chain_id, verifying_contract=domain.verifying_contract))
     fields = types[primary]
     message = typed_data.get("message")
     if not isinstance(message, Mapping) or set(message) != {f["name"] for f in fields}:
-        raise invalid(f"typed_data.message must have exactly the fields {', '.join(f['name'] for f in fields)}")
+        raise invalid(_("typed_data.message must have exactly the fields {fields}").format(fields=', '.join(f['name'] for f in fields)))
     return TypedMessage(domain, primary, types, {f["name"]: field_value(f["type"], f["name"], message[f["name"]]) for f in fields})
 
 
@@ -86,4 +87,4 @@ def recover_signer(message: TypedMessage, signature: bytes | str) -> str:
         raw = bytes.fromhex(signature[2:]) if isinstance(signature, str) else signature
         return str(message.recover(raw))
     except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
-        raise invalid("the signature is malformed (expected 65 bytes r || s || v)") from None
+        raise invalid(_("the signature is malformed (expected 65 bytes r || s || v)")) from None

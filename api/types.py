@@ -12,6 +12,15 @@ from api.problems import invalid
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 RECORD_ID_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 HEX_PATTERN = r"^0x([0-9a-fA-F]{2})*$"
+ZERO_ADDRESS = "0x" + "00" * 20
+# What the OpenAPI document says of every address the server checks with `checksum` and `_nonzero`: mixed-case
+# input must carry a valid EIP-55 checksum (format "eip55-address"; all-lowercase and all-uppercase are accepted),
+# and the zero address is refused. JSON Schema has no keccak, so the checksum is a named format.
+ADDRESS_RULES = {
+    "format": "eip55-address",
+    "not": {"const": ZERO_ADDRESS},
+    "description": "0x + 40 hex digits; mixed case only with a valid EIP-55 checksum; never the zero address",
+}
 
 
 def checksum(value: str) -> str:
@@ -31,7 +40,7 @@ def _nonzero(value: str) -> str:
     return value
 
 
-Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"]), AfterValidator(checksum), AfterValidator(_nonzero)]
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"], json_schema_extra=ADDRESS_RULES), AfterValidator(checksum), AfterValidator(_nonzero)]
 RecordIdHex = Annotated[str, Field(pattern=RECORD_ID_PATTERN, description="0x + 64 hex digits"), AfterValidator(str.lower)]
 HexBytes = Annotated[str, Field(pattern=HEX_PATTERN, description="0x-prefixed hex bytes")]
 

@@ -11,12 +11,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from web3.exceptions import ContractLogicError, ProviderConnectionError, Web3RPCError
 
+from api.consent_refusals import in_words
 from api.metrics import Metrics
 from api.problems import ProblemError, problem_response, unavailable
+from i18n import _
 from ledger.errors import ContractRevert, TransactionFailed, storage_failure
 from ledger.transactions import revert_data
 from network.gateway.errors import STORAGE_FULL, UPSTREAM_UNAVAILABLE
-from network.ipfs_client import IpfsError, IpfsNotFound, IpfsPayloadTooLarge, IpfsUnavailable
+from network.ipfs_client import (
+    IpfsError,
+    IpfsNotFound,
+    IpfsPayloadTooLarge,
+    IpfsUnavailable,
+)
 
 STORAGE_RETRY_AFTER_SECONDS = "30"  # an operator has to free space and restart the node: not a matter of seconds
 STORAGE_CHECK_TIMEOUT_SECONDS = 5.0
@@ -35,14 +42,14 @@ INVALID_INPUT_REVERTS = frozenset(
 def revert_problem(revert: ContractRevert) -> ProblemError:
     status = 422 if revert.name in INVALID_INPUT_REVERTS else 409
     return ProblemError(
-        status, "contract-refused", "Refused by the ledger", f"the contract refused the call: {revert}", error=revert.name,
+        status, "contract-refused", _("Refused by the ledger"), _("the contract refused the call: {refusal}").format(refusal=revert), error=revert.name,
         arguments={key: _jsonable(value) for key, value in revert.args_by_name.items()},
     )
 
 
 def storage_problem(detail: str) -> ProblemError:
     """The chain node cannot write (disk full or read-only): nothing new reached the ledger; retry once it can."""
-    return ProblemError(507, "storage-full", "Chain node out of storage", detail, headers={"Retry-After": STORAGE_RETRY_AFTER_SECONDS})
+    return ProblemError(507, "storage-full", _("Chain node out of storage"), detail, headers={"Retry-After": STORAGE_RETRY_AFTER_SECONDS})
 
 
 def rpc_error_problem(exc: Web3RPCError) -> tuple[str, ProblemError]:
@@ -53,8 +60,8 @@ def rpc_error_problem(exc: Web3RPCError) -> tuple[str, ProblemError]:
     if code == STORAGE_FULL or storage_failure(message):
         return "storage_full", storage_problem(message)
     if code == UPSTREAM_UNAVAILABLE:
-        return "chain_unavailable", unavailable("chain-unavailable", "Chain unavailable", f"{message}; retry later")
-    return "chain_error", ProblemError(502, "chain-error", "Chain error", f"the chain answered with an error: {message}")
+        return "chain_unavailable", unavailable("chain-unavailable", _("Chain unavailable"), _("{reason}; retry later").format(reason=message))
+    return "chain_error", ProblemError(502, "chain-error", _("Chain error"), _("the chain answered with an error: {reason}").format(reason=message))
 
 
 def _jsonable(value: Any) -> Any:
@@ -72,55 +79,55 @@ def install_upstream_handlers(app: FastAPI, metrics: Metrics, decode: Any) -> No
 
     def failed(kind: str, problem: ProblemError) -> JSONResponse:
         metrics.chain_errors.labels(kind).inc()
-        return problem_response(problem)
+        return problem_response(in_words(app.state.services, problem))  # a consent refusal says why, in words
 
     @app.exception_handler(ContractRevert)
-    async def _revert(_: Request, exc: ContractRevert) -> JSONResponse:
+    async def _revert(_request: Request, exc: ContractRevert) -> JSONResponse:
         return failed("contract_refused", revert_problem(exc))
 
     @app.exception_handler(ContractLogicError)
-    async def _logic(_: Request, exc: ContractLogicError) -> JSONResponse:
+    async def _logic(_request: Request, exc: ContractLogicError) -> JSONResponse:
         data = revert_data(exc)
         revert = decode(data) if data else ContractRevert("UnknownRevert", {"message": str(exc)})
         return failed("contract_refused", revert_problem(revert))
 
     @app.exception_handler(TransactionFailed)
-    async def _tx(_: Request, exc: TransactionFailed) -> JSONResponse:
+    async def _tx(_request: Request, exc: TransactionFailed) -> JSONResponse:
         if storage_failure(str(exc)):
-            return failed("storage_full", storage_problem(f"the chain did not take the transaction: {exc}"))
+            return failed("storage_full", storage_problem(_("the chain did not take the transaction: {reason}").format(reason=exc)))
         if (cause := await chain_storage_problem(app.state.services.settings.gateway_url)) is not None:
-            return failed("storage_full", storage_problem(f"{cause} (the chain did not take the transaction: {exc})"))
-        return failed("transaction_failed", unavailable("transaction-failed", "Transaction not completed", f"the chain did not take the transaction: {exc}; nothing was changed, retry later"))
+            return failed("storage_full", storage_problem(_("{cause} (the chain did not take the transaction: {reason})").format(cause=cause, reason=exc)))
+        return failed("transaction_failed", unavailable("transaction-failed", _("Transaction not completed"), _("the chain did not take the transaction: {reason}; nothing was changed, retry later").format(reason=exc)))
 
     @app.exception_handler(requests.RequestException)
-    async def _chain_down(_: Request, exc: requests.RequestException) -> JSONResponse:
-        return failed("chain_unavailable", unavailable("chain-unavailable", "Chain unavailable", f"the permissioning gateway cannot be reached: {type(exc).__name__}"))
+    async def _chain_down(_request: Request, exc: requests.RequestException) -> JSONResponse:
+        return failed("chain_unavailable", unavailable("chain-unavailable", _("Chain unavailable"), _("the permissioning gateway cannot be reached: {reason}").format(reason=type(exc).__name__)))
 
     @app.exception_handler(ProviderConnectionError)
-    async def _provider(_: Request, exc: ProviderConnectionError) -> JSONResponse:
-        return failed("chain_unavailable", unavailable("chain-unavailable", "Chain unavailable", f"the permissioning gateway cannot be reached: {exc}"))
+    async def _provider(_request: Request, exc: ProviderConnectionError) -> JSONResponse:
+        return failed("chain_unavailable", unavailable("chain-unavailable", _("Chain unavailable"), _("the permissioning gateway cannot be reached: {reason}").format(reason=exc)))
 
     @app.exception_handler(Web3RPCError)
-    async def _rpc(_: Request, exc: Web3RPCError) -> JSONResponse:
+    async def _rpc(_request: Request, exc: Web3RPCError) -> JSONResponse:
         return failed(*rpc_error_problem(exc))
 
     _install_put_incomplete_handler(app, failed)
 
     @app.exception_handler(IpfsUnavailable)
-    async def _ipfs_down(_: Request, exc: IpfsUnavailable) -> JSONResponse:
-        return failed("ipfs_unavailable", unavailable("ipfs-unavailable", "IPFS unavailable", "the IPFS node cannot be reached; retry later"))
+    async def _ipfs_down(_request: Request, exc: IpfsUnavailable) -> JSONResponse:
+        return failed("ipfs_unavailable", unavailable("ipfs-unavailable", _("IPFS unavailable"), _("the IPFS node cannot be reached; retry later")))
 
     @app.exception_handler(IpfsNotFound)
-    async def _ipfs_missing(_: Request, exc: IpfsNotFound) -> JSONResponse:
-        return failed("ipfs_missing", ProblemError(404, "payload-missing", "Payload not found", "the record's payload is not on this institution's IPFS node"))
+    async def _ipfs_missing(_request: Request, exc: IpfsNotFound) -> JSONResponse:
+        return failed("ipfs_missing", ProblemError(404, "payload-missing", _("Payload not found"), _("the record's payload is not on this institution's IPFS node")))
 
     @app.exception_handler(IpfsPayloadTooLarge)
-    async def _ipfs_large(_: Request, exc: IpfsPayloadTooLarge) -> JSONResponse:
-        return failed("ipfs_refused", ProblemError(413, "payload-too-large", "Payload too large", str(exc)))
+    async def _ipfs_large(_request: Request, exc: IpfsPayloadTooLarge) -> JSONResponse:
+        return failed("ipfs_refused", ProblemError(413, "payload-too-large", _("Payload too large"), str(exc)))
 
     @app.exception_handler(IpfsError)
-    async def _ipfs(_: Request, exc: IpfsError) -> JSONResponse:
-        return failed("ipfs_error", ProblemError(502, "ipfs-error", "IPFS error", str(exc)))
+    async def _ipfs(_request: Request, exc: IpfsError) -> JSONResponse:
+        return failed("ipfs_error", ProblemError(502, "ipfs-error", _("IPFS error"), str(exc)))
 
 
 async def chain_storage_problem(gateway_url: str | None) -> str | None:
@@ -150,13 +157,15 @@ def _install_put_incomplete_handler(app: FastAPI, failed: Any) -> None:
     from records.errors import PutIncompleteError
 
     @app.exception_handler(PutIncompleteError)
-    async def _put_incomplete(_: Request, exc: PutIncompleteError) -> JSONResponse:
-        from api.record_access import record_problem  # lazy: api.record_access imports the problems module
+    async def _put_incomplete(_request: Request, exc: PutIncompleteError) -> JSONResponse:
+        from api.record_access import (
+            record_problem,  # lazy: api.record_access imports the problems module
+        )
 
         if storage_failure(str(exc)):
             return failed("storage_full", storage_problem(str(exc)))
         if (cause := await chain_storage_problem(app.state.services.settings.gateway_url)) is not None:
-            return failed("storage_full", storage_problem(f"{cause} ({exc})"))
+            return failed("storage_full", storage_problem(_("{cause} ({reason})").format(cause=cause, reason=exc)))
         problem = record_problem(exc)
         app.state.services.metrics.chain_errors.labels(problem.slug.replace("-", "_")).inc()
         return problem_response(problem)

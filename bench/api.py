@@ -17,6 +17,10 @@ read phases use are anchored on their own (the setup anchors them with batching 
 access log (`logAccessBatch`) takes only such records. `batched_reads_10` shows what reading batch-anchored records
 costs today (one `batchedRecordAccessed` transaction per read).
 
+Per phase also `cpu_load` (os.getloadavg: 1, 5, 15 min) and `cpu_ms_per_op`: CPU milliseconds each process of the
+stack (bench client, API, gateway, chain node, IPFS) spent per read or put (Linux /proc). The box is shared: read
+throughput next to the load, and compare variants by their CPU per operation, which other load hardly moves.
+
 Also: gas per access-log entry (`logAccessBatch` with 100 entries of one patient, with one entry, and the single
 `recordAccessed`) next to the floor any per-entry on-chain check must pay (bench/gas.py), the batches the API
 actually sent, and the completeness check: every successful read appears in the on-chain access log.
@@ -28,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -41,8 +46,6 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from records import RecordClients, RecordService
-from records.fhir import validate
 from bench.gas import access_log_floor
 from bench.network import (
     BenchNetwork,
@@ -52,11 +55,14 @@ from bench.network import (
     throwaway_network,
 )
 from crypto import HpkePrivateKey, Identity
+from i18n import _
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.records import RecordRegistry, pack_access_entries
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.vocabulary import Category, Purpose
+from records import RecordClients, RecordService
+from records.fhir import validate
 
 KiB = 1024
 PASSWORD = "bench-only-password"
@@ -79,7 +85,7 @@ def sized_ecg(target: int, seed: int) -> dict[str, Any]:
         }
 
     samples = max(1, target // 5)
-    for _ in range(4):
+    for _attempt in range(4):
         size = len(validate(build(samples), 64 * KiB * KiB)[2])
         samples = max(1, int(samples * target / size))
     while len(validate(build(samples), 64 * KiB * KiB)[2]) > target:
@@ -130,8 +136,8 @@ def upload_records(net: BenchNetwork, hospital: Identity, patients: list[Identit
     return [["0x" + results[(p, k)].record_id.hex() for k in range(RECORDS_PER_PATIENT)] for p in range(len(patients))]
 
 
-def serve(net: BenchNetwork, member: Identity, root: Path) -> tuple[str, str, Callable[[], None]]:
-    """`healthsilk api serve` in its own process, as an institution runs it; returns (url, token, stop)."""
+def serve(net: BenchNetwork, member: Identity, root: Path) -> tuple[str, str, Callable[[], None], int]:
+    """`healthsilk api serve` in its own process, as an institution runs it; returns (url, token, stop, its pid)."""
     from api.auth.store import AuthStore
     from api.settings import ApiSettings
     from crypto import KeyFile
@@ -165,7 +171,7 @@ def serve(net: BenchNetwork, member: Identity, root: Path) -> tuple[str, str, Ca
     while True:
         try:
             if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return url, token, stop
+                return url, token, stop, process.pid
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
@@ -182,6 +188,36 @@ def _server_timing(header: str) -> dict[str, float]:
         if name and duration:
             out[name] = float(duration)
     return out
+
+
+class CpuMeter:
+    """CPU time (user + system, Linux /proc) each process of the stack spends: per read or put it is a cost that
+    the box's other load hardly moves, unlike throughput on a shared machine."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                out[name] = (int(fields[11]) + int(fields[12])) / self.tick  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return out
+
+    def per_op(self, before: dict[str, float], ops: int) -> dict[str, float]:
+        """CPU ms per operation and process since `before`."""
+        after = self.read()
+        spent = {name: after[name] - before[name] for name in after if name in before}
+        return {name: round(seconds * 1000 / max(1, ops), 2) for name, seconds in spent.items()} | {"total": round(sum(spent.values()) * 1000 / max(1, ops), 2)}
+
+
+def _cpu_load() -> list[float]:
+    """The 1, 5 and 15 minute load averages (os.getloadavg): above the core count, other work shared the CPUs."""
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def _latency_stats(latencies: list[float], wall: float, unit: str) -> dict[str, Any]:
@@ -203,6 +239,8 @@ class Load:
         self.seed = 10**6
         self.template = sized_ecg(KiB - NOTE_DIGITS, 0)  # "bench record 0" + padding digits: just under 1 KiB
         self.written: list[dict[str, Any]] = []  # every 201 of the writer phases (record id, transaction)
+        self.cpu: CpuMeter | None = None
+        self._tls: ssl.SSLContext | None = None
 
     def body(self) -> dict[str, Any]:
         """A fresh 1 KiB record (distinct content, same size), without re-validating a new body per put."""
@@ -212,7 +250,11 @@ class Load:
         return body
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120)
+        # One TLS context for all: httpx builds one per client otherwise (~27 ms of CPU loading the CA bundle), and
+        # 50 readers starting a phase on a busy box spent seconds of the phase on that, not on reading.
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120, verify=self._tls)
 
     async def phase(self, readers: int, seconds: float, writer: bool) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -244,11 +286,14 @@ class Load:
                             samples.append(str(getattr(answer, "text", answer))[:300])
 
         put_stages: list[dict[str, float]] = []
+        cpu_before = self.cpu.read() if self.cpu else {}
         started = time.perf_counter()
         await asyncio.gather(*(read_loop(k) for k in range(readers)), *([self.write_loop(0, stop, puts, errors, samples, put_stages)] if writer else []))
         wall = time.perf_counter() - started
         self.reads_ok += len(reads)
-        out = _latency_stats(reads, wall, "reads") | {"errors": errors["reads"]}
+        out = _latency_stats(reads, wall, "reads") | {"errors": errors["reads"], "cpu_load": _cpu_load()}
+        if self.cpu:
+            out["cpu_ms_per_op"] = self.cpu.per_op(cpu_before, len(reads) + len(puts))  # reads and puts alike
         names = sorted({name for stage in stages for name in stage})
         out["server_timing_p50_ms"] = {name: round(statistics.median(stage.get(name, 0.0) for stage in stages), 1) for name in names}
         if samples:
@@ -289,9 +334,12 @@ class Load:
         errors = {"puts": 0}
         samples: list[str] = []
         stages: list[dict[str, float]] = []
+        cpu_before = self.cpu.read() if self.cpu else {}
         started = time.perf_counter()
         await asyncio.gather(*(self.write_loop(k, stop, puts, errors, samples, stages) for k in range(writers)))
-        out = _latency_stats(puts, time.perf_counter() - started, "puts") | {"errors": errors["puts"]}
+        out = _latency_stats(puts, time.perf_counter() - started, "puts") | {"errors": errors["puts"], "cpu_load": _cpu_load()}
+        if self.cpu:
+            out["cpu_ms_per_op"] = self.cpu.per_op(cpu_before, len(puts))
         names = sorted({name for stage in stages for name in stage})
         out["server_timing_p50_ms"] = {name: round(statistics.median(stage.get(name, 0.0) for stage in stages), 1) for name in names}
         if samples:
@@ -389,12 +437,15 @@ def run(reader_counts: list[int], seconds: float, writer_counts: list[int] | Non
         hospital = admit(net, "api-hospital-served", "Bench API Hospital")
         patients = consenting_patients(net, hospital.address, max(reader_counts))
         records = upload_records(net, hospital, patients, root)
-        url, token, stop = serve(net, hospital, root)
+        url, token, stop, api_pid = serve(net, hospital, root)
         load = Load(url, token, patients, records)
+        nodes = net.network
+        load.cpu = CpuMeter({"bench": os.getpid(), "api": api_pid, "gateway": nodes.gateway.pid(), "chain": nodes.chain.pid(), "ipfs": nodes.ipfs.pid()})
         result: dict[str, Any] = {
             "bench": "api", "network": f"{engine} sandbox ({'--dev.period 0' if engine == 'geth' else 'automine'}), one API process", "record_bytes": KiB,
             "seconds_per_phase": seconds,
             "machine": {"cpus": os.cpu_count(), "load_average_1m_at_start": os.getloadavg()[0]},  # the box is shared: read figures with it
+            "cpu_load": {"start": _cpu_load()},
         }
         try:
             asyncio.run(load.warm_up())
@@ -414,6 +465,7 @@ def run(reader_counts: list[int], seconds: float, writer_counts: list[int] | Non
         finally:
             stop()
         result["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
+        result["cpu_load"]["end"] = _cpu_load()
         result["access_log"] = access_log_check(net.ledger(), hospital.address, load.reads_ok)
         result["gas_per_log_entry"] = gas_per_log_entry(net)
     phases = [v for k, v in result.items() if k.startswith(("readers_", "writers_", "batched_reads_"))]
@@ -449,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key:22} {phase['puts_per_s']:8.1f} puts/s   p50 {phase['p50_ms']} ms  p99 {phase['p99_ms']} ms  errors {phase['errors']}  {phase['anchoring']}")
         print(f"access log complete: {result['access_log']['complete']} ({result['access_log']['entries_on_chain']} entries, {result['access_log']['reads_ok']} reads)")
         print(f"gas per log entry: {result['gas_per_log_entry']}")
+        print(_("cpu load (1/5/15 min): {load} on {cpus} CPUs").format(load=result["cpu_load"], cpus=result["machine"]["cpus"]))
     return 0
 
 

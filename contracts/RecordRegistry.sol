@@ -118,7 +118,8 @@ contract RecordRegistry is EIP712, Nonces {
     event RecordErased(bytes32 indexed recordId, address indexed patient, bytes32 batchRoot);
     /// @dev One event per run of consecutive logged entries with the same patient, authorisation and purpose
     /// (whichever of {recordAccessed}, {recordsAccessed}, {logAccessBatch} or {batchedRecordAccessed} logged
-    /// them); consentId is zero for EMERGENCY access without consent.
+    /// them). Every run is under a consent; EMERGENCY reads without one go through the BreakGlass flow
+    /// (its `CareRecordsAccessed`), never through here.
     event RecordsAccessed(
         address indexed patient,
         address indexed reader,
@@ -336,7 +337,7 @@ contract RecordRegistry is EIP712, Nonces {
 
     /// @notice Logs a group of reads by the caller (an active member), each for its own purpose, as one
     /// transaction (the API's group commit). Unlike {recordsAccessed}, an entry the contract refuses (unknown
-    /// or erased record, invalid purpose, no covering consent and no emergency access) does not revert the
+    /// or erased record, invalid purpose, no covering consent) does not revert the
     /// batch: it is skipped and nothing is logged for it, so only that read fails. Accepted entries are logged
     /// exactly as {recordsAccessed} logs them, in entry order; the caller learns each entry's fate from the
     /// `RecordsAccessed` events of the receipt.
@@ -358,13 +359,8 @@ contract RecordRegistry is EIP712, Nonces {
         }
         uint256 i = 0;
         while ((i = _scanAccesses(grant, run, entries, i)) < n) {
-            // Entry i needs what only Solidity answers: its patient's consent, or the emergency-access hook.
-            address patient = address(uint160(_records[_accessEntryAt(entries, i)]));
-            if (patient != grant.patient) {
-                _loadGrant(grant, patient);
-            } else {
-                grant.emergency = _emergencyAccessAllowed(msg.sender, patient) ? 1 : 2;
-            }
+            // Entry i needs what only Solidity answers: its patient's consent.
+            _loadGrant(grant, address(uint160(_records[_accessEntryAt(entries, i)])));
         }
         return run.logged;
     }
@@ -509,25 +505,16 @@ contract RecordRegistry is EIP712, Nonces {
         return _domainSeparatorV4();
     }
 
-    // ---------------------------------------------------------------- hooks
-
-    /// @dev Whether `reader` may log an EMERGENCY access to `patient`'s records without a covering consent.
-    /// Today: holders of the EMERGENCY role. Break-glass (time-boxed, reasoned, reviewed) will override this.
-    function _emergencyAccessAllowed(address reader, address /* patient */) internal view virtual returns (bool) {
-        return _registry.hasActiveRole(Roles.EMERGENCY, reader);
-    }
-
     // ---------------------------------------------------------------- internals
 
     /// @dev The reader's authorisation for one patient, resolved once per run of entries of that patient.
-    /// Field order matters: {_scanAccesses} reads the fields by offset (0x00 patient ... 0xc0 consentId).
+    /// Field order matters: {_scanAccesses} reads the fields by offset (0x00 patient ... 0xa0 consentId).
     struct ReaderGrant {
         address patient;
         uint16 categories; // categories the consent covers now; 0 when not in force
         uint8 purposes; // purposes the consent covers now; 0 when not in force
         uint40 dataFrom;
         uint40 dataUntil; // 0 = open
-        uint8 emergency; // may the reader log EMERGENCY access without consent: 0 not yet asked, 1 yes, 2 no
         bytes32 consentId;
     }
 
@@ -536,7 +523,7 @@ contract RecordRegistry is EIP712, Nonces {
     struct AccessRun {
         address patient;
         bytes32 auth;
-        uint256 key; // purpose, plus 0x100 for emergency access without consent
+        uint256 key; // the purpose
         uint256 length; // ids collected for the current run
         uint256 logged; // ids emitted so far
         bytes data; // the event's data: purpose, offset, length, then room for every entry's id
@@ -758,8 +745,7 @@ contract RecordRegistry is EIP712, Nonces {
 
     /// @dev The hot loop of {logAccessBatch}, from entry `i` on: skips refused entries, collects accepted ones
     /// into `run` and emits a `RecordsAccessed` per run (the last one once every entry is done). Stops at the
-    /// first entry whose patient is not `grant.patient`, or that needs the emergency-access hook not yet asked
-    /// for that patient, and returns its index for the caller to resolve and resume; returns the number of
+    /// first entry whose patient is not `grant.patient` and returns its index for the caller to resolve and resume; returns the number of
     /// entries when done. Checks as {_authorise} does, reading `grant` and `run` by their fields' memory offsets
     /// (see the structs). Assembly because the same loop in Solidity costs ~1,200 gas per entry on top of the
     /// record's storage read (2,100), against ~600 here.
@@ -807,16 +793,7 @@ contract RecordRegistry is EIP712, Nonces {
                     word := and(shr(168, word), 0xffffffffff) // from here on: the record's time
                     covered := and(and(covered, iszero(gt(mload(add(g, 0x60)), word))), or(iszero(mload(add(g, 0x80))), lt(word, mload(add(g, 0x80)))))
                     if iszero(covered) {
-                        if iszero(eq(key, 16)) {
-                            continue // no consent, and not an EMERGENCY read
-                        }
-                        if iszero(mload(add(g, 0xa0))) {
-                            break // ask the emergency-access hook
-                        }
-                        if iszero(eq(mload(add(g, 0xa0)), 1)) {
-                            continue
-                        }
-                        key := 0x110 // EMERGENCY without consent: its own run, logged with a zero consent id
+                        continue // no covering consent (EMERGENCY included: only break-glass widens)
                     }
                     // Append, first closing the current run if the entry does not continue it.
                     let length := mload(add(r, 0x60))
@@ -826,7 +803,7 @@ contract RecordRegistry is EIP712, Nonces {
                     }
                     if iszero(length) {
                         mstore(r, mload(g))
-                        mstore(add(r, 0x20), mul(mload(add(g, 0xc0)), iszero(shr(8, key))))
+                        mstore(add(r, 0x20), mload(add(g, 0xa0)))
                         mstore(add(r, 0x40), key)
                     }
                     mstore(add(add(mload(add(r, 0xa0)), 0x80), shl(5, length)), calldataload(at))
@@ -844,7 +821,7 @@ contract RecordRegistry is EIP712, Nonces {
     }
 
     /// @dev Checks one access against the record word and returns its patient and the authorisation used:
-    /// the consent id, or zero for EMERGENCY access by an allowed reader without a covering consent.
+    /// the consent id (a consent must cover the purpose, EMERGENCY included).
     function _authorise(
         ReaderGrant memory grant,
         bytes32 recordId,
@@ -855,9 +832,8 @@ contract RecordRegistry is EIP712, Nonces {
         if (word & (_ERASED << 208) != 0) revert RecordIsErased(recordId);
         patient = address(uint160(word));
         if (patient != grant.patient) _loadGrant(grant, patient);
-        if (_grantCovers(grant, word, purpose)) return (patient, grant.consentId);
-        if (!_emergencyWithoutConsent(grant, purpose)) revert NoConsent(patient, msg.sender, uint8(word >> 160), purpose);
-        return (patient, bytes32(0));
+        if (!_grantCovers(grant, word, purpose)) revert NoConsent(patient, msg.sender, uint8(word >> 160), purpose);
+        return (patient, grant.consentId);
     }
 
     /// @dev Whether the loaded grant covers the record (`word`) for `purpose`: consent in force for that purpose
@@ -871,14 +847,6 @@ contract RecordRegistry is EIP712, Nonces {
             (grant.dataUntil == 0 || dataTime < grant.dataUntil);
     }
 
-    /// @dev Whether the reader may log an EMERGENCY access to the grant's patient without consent (asked once
-    /// per patient).
-    function _emergencyWithoutConsent(ReaderGrant memory grant, uint8 purpose) private view returns (bool) {
-        if (purpose != ConsentPolicy.EMERGENCY) return false;
-        if (grant.emergency == 0) grant.emergency = _emergencyAccessAllowed(msg.sender, grant.patient) ? 1 : 2;
-        return grant.emergency == 1;
-    }
-
     function _loadGrant(ReaderGrant memory grant, address patient) private view {
         ConsentPolicy.Consent memory c = ConsentPolicy.unpack(_consentLedger.packedConsent(patient, msg.sender));
         bool inForce = c.isInForce(block.timestamp);
@@ -887,7 +855,6 @@ contract RecordRegistry is EIP712, Nonces {
         grant.purposes = inForce ? c.purposes : 0;
         grant.dataFrom = c.dataFrom;
         grant.dataUntil = c.dataUntil;
-        grant.emergency = 0;
         grant.consentId = ConsentPolicy.consentId(patient, msg.sender, c.version);
     }
 }

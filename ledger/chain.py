@@ -18,7 +18,10 @@ from ledger.events import DEFAULT_MAX_BLOCK_RANGE, DecodedEvent, EventReader
 from ledger.transactions import TransactionSender
 
 # Every contract whose custom errors may surface in a revert (including OpenZeppelin's, via inheritance).
-KNOWN_CONTRACTS: tuple[str, ...] = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments", "SettlementToken")
+KNOWN_CONTRACTS: tuple[str, ...] = (
+    "ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments", "SettlementToken",
+    "ReferralCases", "BreakGlass", "Prescriptions", "PublicHealthReports",  # the care flows (ledger/care_flows.py)
+)
 
 
 def connect(url: str, timeout: float = 60.0) -> Web3:

@@ -20,6 +20,8 @@ class Category(IntEnum):
     IMMUNIZATIONS = 9  # Immunization
     REFERRAL = 10  # ServiceRequest, Communication: a teleconsultation case's request and conversation
     DISPENSE = 11  # MedicationDispense
+    PROCEDURES = 12  # Procedure: operations, interventions, what was done to the patient
+    DEMOGRAPHICS = 13  # Patient: name, birth date, gender, address, contacts (personal data of its own)
 
     @property
     def bit(self) -> int:

@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from i18n import _
 from network.launcher import LocalNetwork
-from network.supervisor import RestartRecord
 from network.settings import NetworkSettings
+from network.supervisor import RestartRecord
 
 app = typer.Typer(help="Run the local permissioned network (chain node, permissioning gateway, IPFS node).", no_args_is_help=True)
 console = Console()
@@ -32,12 +33,12 @@ def up(
     network = _network(data_dir)
     report = network.up(genesis)
     for name, seconds in report.started.items():
-        console.print(f"{name:8} " + (f"started, ready in {seconds:.2f}s" if seconds is not None else "already running"))
+        console.print(f"{name:8} " + (_("started, ready in {seconds} s").format(seconds=f"{seconds:.2f}") if seconds is not None else _("already running")))
     if report.restored_height is not None:
-        console.print(f"chain resumed from its datadir at block {report.restored_height}")
-    console.print("deployed: " + (", ".join(report.deployed) if report.deployed else "nothing new (already deployed)"))
+        console.print(_("chain resumed from its datadir at block {restored_height}").format(restored_height=report.restored_height))
+    console.print(_("deployed: {contracts}").format(contracts=", ".join(report.deployed) if report.deployed else _("nothing new (already deployed)")))
     if report.supervised:
-        console.print("supervisor: watching the chain node, Kubo and the gateway (restarts them if they die)")
+        console.print(_("supervisor: watching the chain node, Kubo and the gateway (restarts them if they die)"))
     _print_status(network)
 
 
@@ -45,7 +46,7 @@ def up(
 def down(data_dir: DataDir = None) -> None:
     """Stop the processes `up` started; the data stays."""
     stopped = _network(data_dir).down()
-    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    console.print(_("stopped: {services}").format(services=", ".join(stopped) if stopped else _("nothing was running")))
 
 
 @app.command()
@@ -64,7 +65,7 @@ def reset(
     if not yes:
         typer.confirm(f"Wipe {network.settings.root}?", abort=True)
     network.reset()
-    console.print(f"wiped {network.settings.root}")
+    console.print(_("wiped {root}").format(root=network.settings.root))
 
 
 @app.command()
@@ -79,15 +80,15 @@ def allowlist(
     settings = _network(data_dir).settings
     ledger = Ledger.open(settings.gateway_url, settings.deployments_file)
     written = write_accounts_allowlist(out, collect_active_members(ledger.contract("ConsortiumRegistry")))
-    console.print(f"wrote {len(written)} active member accounts to {out}")
+    console.print(_("wrote {count} active member accounts to {out}").format(count=len(written), out=out))
 
 
 def _print_status(network: LocalNetwork) -> None:
     for name, info in network.status().items():
-        state = f"running (pid {info['pid']})" if info["pid"] else "stopped"
-        console.print(f"{name:10} {state:22} {info['url']}   [dim]log: {info['log']}[/dim]")
+        state = _("running (pid {pid})").format(pid=info["pid"]) if info["pid"] else _("stopped")
+        console.print(_("{name:10} {state:22} {url}   [dim]log: {log}[/dim]").format(name=name, state=state, url=info['url'], log=info['log']))
         restarts = info["restarts"]
         if isinstance(restarts, RestartRecord) and restarts.count:
             when = datetime.fromtimestamp(restarts.last_restart or 0, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-            console.print(f"{'':10} [yellow]restarted {restarts.count}x by the supervisor, last at {when} (it had ended by {restarts.last_exit})[/yellow]")
-    console.print(f"deployments: {network.settings.deployments_file}")
+            console.print(_("{indent:10} [yellow]restarted {count}x by the supervisor, last at {when} (it had ended by {last_exit})[/yellow]").format(indent='', count=restarts.count, when=when, last_exit=restarts.last_exit))
+    console.print(_("deployments: {deployments_file}").format(deployments_file=network.settings.deployments_file))

@@ -2,9 +2,11 @@
 
 A read, once decided and decrypted, hands its access entry (record, purpose) to the batcher and waits. The
 committer thread sends what is pending as one transaction through the institution's one sender: at once when no
-batch is in flight (so a lone read waits no longer than with a transaction of its own), otherwise when the oldest
-entry has waited `window` seconds, the batch is full, or the batch in flight is mined. Up to `max_in_flight`
-batches may wait for their receipts at once (the sender hands out their nonces in order). When a receipt arrives,
+batch is being sent (so a lone read waits no longer than with a transaction of its own, and under load each batch
+takes the reads that arrived while the one before was being estimated, signed and sent: the pipeline's slowest
+stage sets the batch size, not a timer), otherwise when the oldest entry has waited `window` seconds or the batch
+is full. Up to `max_in_flight` batches may wait for their receipts at once (the sender hands out their nonces in
+order). When a receipt arrives,
 every entry of the batch is released with its own fate, read from the receipt's events: logged, or refused by the
 contract (which refuses only that entry, never the batch). Nothing is released before its receipt, so "no record
 leaves before its access is on chain" holds.
@@ -83,6 +85,7 @@ class AccessBatcher:
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._in_flight = 0
+        self._sending = 0  # batches taken whose transaction is not sent yet (estimate, sign, send)
         self._closed = False
         self._committer: threading.Thread | None = None
         self._workers = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="access-log-batch")
@@ -133,6 +136,7 @@ class AccessBatcher:
                 if batch is None:
                     return
                 self._in_flight += 1
+                self._sending += 1
             # Sent and settled by a worker, so the next batch's gas estimate and send overlap this one's.
             self._workers.submit(self._run, batch)
 
@@ -146,9 +150,9 @@ class AccessBatcher:
                 continue
             if self._in_flight < self.max_in_flight:
                 age = time.monotonic() - self._pending[0].since
-                if self._closed or self._in_flight == 0 or len(self._pending) >= self.max_batch or age >= self.window:
+                if self._closed or self._sending == 0 or len(self._pending) >= self.max_batch or age >= self.window:
                     return self._take()
-                self._cond.wait(self.window - age)
+                self._cond.wait(self.window - age)  # or until the batch being sent is sent
             else:
                 self._cond.wait()  # a receipt frees a slot
 
@@ -160,10 +164,15 @@ class AccessBatcher:
 
     def _run(self, batch: list[_Pending]) -> None:
         """Send one batch, wait for its receipt, release every entry with its fate (or the batch's error)."""
+        sending = True
         try:
             batch.sort(key=lambda p: (int(p.entry.purpose), p.entry.patient))
             entries = [(p.entry.record_id, p.entry.purpose) for p in batch]
-            tx_hash = self.records.submit_access_batch(self.sender, entries)
+            try:
+                tx_hash = self.records.submit_access_batch(self.sender, entries)
+            finally:
+                sending = False
+                self._sent()
             with self._cond:
                 self.batches += 1
                 self.entries += len(batch)
@@ -179,7 +188,14 @@ class AccessBatcher:
             for pending, access in zip(batch, result.logged, strict=True):
                 pending.future.set_result(AccessOutcome(result.transaction_hash, result.block_number, access, len(batch)))
         finally:
+            if sending:  # failed before the send was attempted
+                self._sent()
             self._done()
+
+    def _sent(self) -> None:
+        with self._cond:
+            self._sending -= 1
+            self._cond.notify_all()  # the reads gathered meanwhile may go now
 
     def _done(self) -> None:
         with self._cond:

@@ -1,9 +1,10 @@
 """Group commit for anchors: concurrent puts of one institution go to the chain together, in one `anchorBatch`.
 
 A put, once its object is sealed, spooled and pinned, hands its anchor (NewRecord) here and waits. The committer
-sends what is pending: at once when no anchor transaction is in flight (a lone put is anchored on its own, with
-`anchorRecord`, exactly as before), otherwise when the oldest entry has waited `window` seconds, `max_batch`
-entries wait, or a transaction in flight is mined. Two or more entries go as one `anchorBatch`: their manifest
+sends what is pending, while fewer than `max_in_flight` anchor transactions await receipts: at once when no anchor
+transaction is being prepared or sent (a lone put is anchored on its own, with `anchorRecord`, exactly as before;
+under load a batch takes the puts that arrived while the one before was published and sent), otherwise when the
+oldest entry has waited `window` seconds or `max_batch` entries wait. Two or more entries go as one `anchorBatch`: their manifest
 (every record in full, ledger/merkle.py) is pinned in IPFS, the batch is journalled (batch_journal.py), then sent;
 the receipt gives every record its anchor and Merkle proof. A record that supersedes another is always anchored
 on its own (the contract's batches supersede nothing).
@@ -25,7 +26,6 @@ from dataclasses import dataclass, field
 
 from hexbytes import HexBytes
 
-from records.batch_journal import BatchJournal, JournalEntry
 from ledger.errors import ContractRevert
 from ledger.merkle import BatchRecord, RecordBatch, manifest_bytes
 from ledger.records import (
@@ -37,6 +37,7 @@ from ledger.records import (
     batch_gas,
 )
 from ledger.transactions import TransactionSender
+from records.batch_journal import BatchJournal, JournalEntry
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class _Pending:
     record: NewRecord
     future: Future[AnchorOutcome]
     since: float = field(default_factory=time.monotonic)
+    alone: bool = False  # anchor with anchorRecord even among others: care flows name records by id on chain
 
 
 class AnchorBatcher:
@@ -86,24 +88,27 @@ class AnchorBatcher:
         self._pending: list[_Pending] = []
         self._by_id: dict[bytes, Future[AnchorOutcome]] = {}  # records queued or in flight
         self._in_flight = 0
+        self._sending = 0  # taken, transactions not sent yet (manifest, journal, sign, send)
+        self._unsent = threading.local()  # per worker thread: is its run's send still to finish?
         self._closed = False
         self._committer: threading.Thread | None = None
         self._workers = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="anchor-batch")
         self.counts = {"transactions": 0, "batches": 0, "batched_records": 0, "single_records": 0, "batch_refusals": 0}
 
     # ------------------------------------------------------------------ callers
-    def anchor(self, record: NewRecord) -> AnchorOutcome:
-        """Queue the record's anchor and wait for it (ContractRevert / TransactionFailed as `RecordRegistry.anchor`)."""
-        return self.submit(record).result()
+    def anchor(self, record: NewRecord, alone: bool = False) -> AnchorOutcome:
+        """Queue the record's anchor and wait for it (ContractRevert / TransactionFailed as `RecordRegistry.anchor`).
+        `alone`: never in a batch (the record gets its own word in RecordRegistry, so care flows can name it)."""
+        return self.submit(record, alone).result()
 
-    def submit(self, record: NewRecord) -> Future[AnchorOutcome]:
+    def submit(self, record: NewRecord, alone: bool = False) -> Future[AnchorOutcome]:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the anchor batcher is closed")
             joined = self._by_id.get(record.record_id)
             if joined is not None:
                 return _shared(joined)
-            pending = _Pending(record, Future())
+            pending = _Pending(record, Future(), alone=alone)
             self._pending.append(pending)
             self._by_id[record.record_id] = pending.future
             pending.future.add_done_callback(lambda _f, rid=record.record_id: self._forget(rid))
@@ -139,6 +144,7 @@ class AnchorBatcher:
                 if taken is None:
                     return
                 self._in_flight += 1
+                self._sending += 1
             self._workers.submit(self._run, taken)
 
     def _next(self) -> list[_Pending] | None:
@@ -150,7 +156,7 @@ class AnchorBatcher:
                 continue
             if self._in_flight < self.max_in_flight:
                 age = time.monotonic() - self._pending[0].since
-                if self._closed or self._in_flight == 0 or len(self._pending) >= self.max_batch or age >= self.window:
+                if self._closed or self._sending == 0 or len(self._pending) >= self.max_batch or age >= self.window:
                     taken, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
                     return taken
                 self._cond.wait(self.window - age)
@@ -158,12 +164,13 @@ class AnchorBatcher:
                 self._cond.wait()
 
     def _run(self, taken: list[_Pending]) -> None:
+        self._unsent.flag = True
         try:
-            batchable = [p for p in taken if p.record.supersedes == ZERO32]
-            singles = [p for p in taken if p.record.supersedes != ZERO32]
+            batchable = [p for p in taken if p.record.supersedes == ZERO32 and not p.alone]
+            singles = [p for p in taken if p.record.supersedes != ZERO32 or p.alone]
             if len(batchable) < 2:
                 singles, batchable = singles + batchable, []
-            self._singles(singles)
+            self._singles(singles, last=not batchable)
             if batchable:
                 self._batch(batchable)
         except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
@@ -171,12 +178,22 @@ class AnchorBatcher:
                 if not pending.future.done():
                     pending.future.set_exception(exc)
         finally:
+            self._sent()
             with self._cond:
                 self._in_flight -= 1
                 self._cond.notify_all()
 
-    def _singles(self, singles: list[_Pending]) -> None:
-        """anchorRecord each, pipelined (all sent, then all receipts read); each entry gets its own fate."""
+    def _sent(self) -> None:
+        """This run's transactions are sent (or failed to be): the puts gathered meanwhile may go (once per run)."""
+        if getattr(self._unsent, "flag", False):
+            self._unsent.flag = False
+            with self._cond:
+                self._sending -= 1
+                self._cond.notify_all()
+
+    def _singles(self, singles: list[_Pending], last: bool = True) -> None:
+        """anchorRecord each, pipelined (all sent, then all receipts read); each entry gets its own fate. `last`:
+        nothing else of this run is to be sent after them."""
         sent: list[tuple[_Pending, HexBytes]] = []
         for pending in singles:
             try:
@@ -188,6 +205,8 @@ class AnchorBatcher:
             self._count("transactions", "single_records")
             self._hook(tx_hash, [pending.record])
             sent.append((pending, tx_hash))
+        if last:
+            self._sent()
         for pending, tx_hash in sent:
             try:
                 anchor = self.records.anchor_from_receipt(self.sender.wait(tx_hash))
@@ -211,6 +230,7 @@ class AnchorBatcher:
             self.journal.drop(batch.root)  # never sent
             self.unpin(manifest_cid)
             raise
+        self._sent()
         entry.transaction_hash, entry.nonce = tx_hash.to_0x_hex(), self.sender.nonce_of(tx_hash)
         self.journal.write(entry, durable=False)  # lost in a crash, the entry without a hash is settled more cautiously
         self._count("transactions", "batches")

@@ -30,8 +30,8 @@ class Anchoring:
         self.batcher = batcher
         self.journal = journal
 
-    def anchor(self, record: NewRecord) -> AnchorOutcome:
-        return self.batcher.anchor(record)
+    def anchor(self, record: NewRecord, alone: bool = False) -> AnchorOutcome:
+        return self.batcher.anchor(record, alone)
 
     def existing(self, record_id: bytes, spooled: bool, state: RecordState | None | object = _UNREAD) -> bool:
         """True when the chain already holds this record (on its own or in a batch). `state`: its record word, when

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from records.errors import UnsupportedResourceError
+from records.loinc_lab import LAB_LOINC
 from ledger.vocabulary import Category
 
 LOINC = "http://loinc.org"
@@ -28,7 +29,11 @@ _BY_KIND = {
     "ServiceRequest": Category.REFERRAL,
     "Communication": Category.REFERRAL,
     "MedicationDispense": Category.DISPENSE,
+    "Procedure": Category.PROCEDURES,
+    "Patient": Category.DEMOGRAPHICS,  # demographics: a category of their own, so a consent can leave them out
 }
+# Every resource type some category takes (Bundle carries them): what the API's document lists as accepted.
+SUPPORTED_TYPES = ("Observation", "DiagnosticReport", "ImagingStudy", "MedicationRequest", "DocumentReference", "Composition", *_BY_KIND)
 
 
 def category_of(resource: Json) -> Category:
@@ -53,7 +58,7 @@ def category_of(resource: Json) -> Category:
         return _BY_KIND[kind]
     raise UnsupportedResourceError(
         f"no record category for FHIR {kind}; supported: Observation (ECG, laboratory, imaging), DiagnosticReport, "
-        f"ImagingStudy, MedicationRequest, DocumentReference, Composition, {', '.join(_BY_KIND)}"
+        f"ImagingStudy, MedicationRequest, DocumentReference (letters, scanned documents, PDFs), Composition, {', '.join(_BY_KIND)}"
     )
 
 
@@ -67,8 +72,11 @@ def _observation(resource: Json) -> Category:
         return Category.IMAGING
     if "valueSampledData" in resource or any("valueSampledData" in c for c in resource.get("component", [])):
         return Category.ECG  # waveform observations we accept are ECGs
+    if not categories and _codes(resource.get("code"), LOINC) & LAB_LOINC.keys():
+        return Category.LAB  # lab systems often send results without a category: the LOINC code says it is a lab test
     raise UnsupportedResourceError(
-        "Observation is neither an ECG (LOINC ECG code or SampledData) nor in the laboratory / imaging category"
+        "Observation is neither an ECG (LOINC ECG code or SampledData), nor in the laboratory / imaging category, "
+        "nor (without a category) coded with a laboratory LOINC code"
     )
 
 

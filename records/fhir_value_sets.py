@@ -67,6 +67,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "allergy-intolerance-criticality": {"codes": ["low", "high", "unable-to-assess"]},
     "reaction-event-severity": {"codes": ["mild", "moderate", "severe"]},
     "immunization-status": {"codes": ["completed", "entered-in-error", "not-done"]},
+    "medication-statement-status": {"codes": ["active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"]},
     "bundle-type": {
         "codes": ["document", "message", "transaction", "transaction-response", "batch", "batch-response", "history", "searchset", "collection"]
     },
@@ -130,6 +131,7 @@ BINDINGS: dict[str, dict[str, str]] = {
     },
     "AllergyIntoleranceReaction": {"severity": "reaction-event-severity"},
     "Immunization": {"status": "immunization-status"},
+    "MedicationStatement": {"status": "medication-statement-status"},
     # --- Bundle (uploads of several records) ----------------------------------------------------------------------
     "Bundle": {"type": "bundle-type"},
     "BundleEntrySearch": {"mode": "search-entry-mode"},

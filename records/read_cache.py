@@ -7,13 +7,21 @@
   anchor (sha256, CID, header) once; the verified object is kept, bounded by count and bytes, least recently used
   first out. Payloads are still decrypted per request (only ciphertext is cached), and an erased record's object
   is evicted.
+* Validated payloads: a version's plaintext is fixed by its ciphertext (authenticated encryption of a verified,
+  content-addressed object), so it is FHIR-validated once per version. Later reads still decrypt, and reuse the
+  validation only when the plaintext's sha256 is the one that was validated; the resource is parsed afresh per read.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
+
+import orjson
 
 from crypto.record_object import RecordObject
 from ledger.records import Anchor
@@ -36,8 +44,11 @@ class ReadCache:
         self._anchors: OrderedDict[bytes, Anchor] = OrderedDict()
         self._objects: OrderedDict[tuple[bytes, bytes], tuple[RecordObject, int]] = OrderedDict()
         self._object_bytes = 0
-        self.hits = {"anchor": 0, "object": 0}
-        self.misses = {"anchor": 0, "object": 0}
+        # (record id, cid) -> (sha256 of the validated plaintext, the validated resource when it differs from the
+        # plaintext parsed as JSON, else None); bounded by max_objects
+        self._validated: OrderedDict[tuple[bytes, bytes], tuple[bytes, dict[str, Any] | None]] = OrderedDict()
+        self.hits = {"anchor": 0, "object": 0, "validated": 0}
+        self.misses = {"anchor": 0, "object": 0, "validated": 0}
 
     # ------------------------------------------------------------------ anchors
     def anchor(self, record_id: bytes) -> Anchor | None:
@@ -80,11 +91,42 @@ class ReadCache:
                     self._object_bytes -= dropped
         return obj
 
+    # ------------------------------------------------------------------ validated payloads
+    def validated_resource(self, anchor: Anchor, payload: bytes, validate: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
+        """The resource in `payload` (this read's decrypted plaintext): `validate(payload)` the first time this
+        version is read; afterwards, for the very same plaintext, parsed without validating again."""
+        key = (anchor.record_id, anchor.cid)
+        digest = hashlib.sha256(payload).digest()
+        with self._lock:
+            known = self._validated.get(key)
+            if known is not None and known[0] == digest:
+                self._validated.move_to_end(key)
+                self.hits["validated"] += 1
+            else:
+                known = None
+                self.misses["validated"] += 1
+        if known is not None:
+            return orjson.loads(payload) if known[1] is None else copy.deepcopy(known[1])  # type: ignore[no-any-return]
+        resource = validate(payload)  # raises on an invalid payload: nothing is remembered
+        try:
+            same = orjson.loads(payload) == resource
+        except orjson.JSONDecodeError:
+            same = False
+        if self.max_objects > 0:
+            with self._lock:
+                self._validated[key] = (digest, None if same else copy.deepcopy(resource))
+                self._validated.move_to_end(key)
+                while len(self._validated) > self.max_objects:
+                    self._validated.popitem(last=False)
+        return resource
+
     # ------------------------------------------------------------------ eviction
     def evict(self, record_id: bytes) -> None:
         """Forget a record (erased: its ciphertext must not linger here)."""
         with self._lock:
             self._anchors.pop(record_id, None)
+            for key in [key for key in self._validated if key[0] == record_id]:
+                del self._validated[key]
             for key in [key for key in self._objects if key[0] == record_id]:
                 _, size = self._objects.pop(key)
                 self._object_bytes -= size
@@ -95,4 +137,5 @@ class ReadCache:
                 "anchors": len(self._anchors), "objects": len(self._objects), "object_bytes": self._object_bytes,
                 "anchor_hits": self.hits["anchor"], "anchor_misses": self.misses["anchor"],
                 "object_hits": self.hits["object"], "object_misses": self.misses["object"],
+                "validated_hits": self.hits["validated"], "validated_misses": self.misses["validated"],
             }

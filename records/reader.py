@@ -1,7 +1,8 @@
 """An institution's read path: decide locally, fetch (cached) and decrypt, log the access on chain, then release.
 
     prepare  the anchor (cached), the consent decision (local index, microseconds), the verified sealed object
-             (cached per version), the key wrap, decryption and FHIR re-validation. Nothing leaves yet.
+             (cached per version), the key wrap, decryption, and FHIR re-validation (once per version: read_cache.py).
+             Nothing leaves yet.
     log      the access entry goes to the group-commit batcher (access_batcher.py) with the other reads of the
              moment; one `logAccessBatch` transaction carries them all.
     release  after the receipt: a logged entry returns the record; an entry the contract refused returns today's
@@ -24,6 +25,11 @@ from typing import Any
 
 import anyio.to_thread
 
+from crypto import Identity
+from crypto.record_object import RecordObject
+from ledger.errors import ContractRevert
+from ledger.records import Anchor
+from ledger.vocabulary import Category, Purpose
 from records.access_batcher import AccessBatcher, AccessEntry, AccessOutcome
 from records.clients import RecordClients
 from records.errors import (
@@ -37,11 +43,6 @@ from records.keystore import KeyStore
 from records.models import RecordRead
 from records.read_cache import ReadCache
 from records.reading import decrypt, locate, parse_payload
-from crypto import Identity
-from crypto.record_object import RecordObject
-from ledger.errors import ContractRevert
-from ledger.records import Anchor
-from ledger.vocabulary import Category, Purpose
 
 
 @dataclass
@@ -138,7 +139,7 @@ class RecordReader:
                 wrap = stored.wrap
             payload = decrypt(obj, self.identity.hpke_key, wrap)
         with _timed(timings, "validate"):
-            resource = parse_payload(obj, payload)
+            resource = self.cache.validated_resource(anchor, payload, lambda plain: parse_payload(obj, plain))
         return PreparedRead(anchor, purpose, obj, resource, timings)
 
     def release(self, prepared: PreparedRead, outcome: AccessOutcome) -> RecordRead:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from records.errors import PatientKeyMissingError
 from records.policy import AccessPolicy
-from crypto import CryptoError, HpkePublicKey
+from crypto import CryptoError, HpkePublicKey, normalize_address
 from ledger.consent import ConsentLedger
 from ledger.registry import ConsortiumRegistry, Member
 from ledger.vocabulary import Category, Purpose
@@ -68,13 +69,20 @@ class MemberDirectory:
 def resolve(
     *, patient: str, author: str, author_key: HpkePublicKey, category: Category,
     consents: ConsentLedger, registry: ConsortiumRegistry | MemberDirectory, policy: AccessPolicy, patient_key: bytes | None = None,
+    only: Collection[str] | None = None,
 ) -> Recipients:
+    """The patient and the author always; then every active member whose consent covers the category for TREATMENT, or,
+    with `only`, exactly those members (a care flow decides who reads, e.g. a case's answer goes to its requester only)."""
     recipients = Recipients(keys={patient: patient_public_key(consents, patient, patient_key), author: author_key})
     members = registry.members() if isinstance(registry, MemberDirectory) else registry.directory()
+    chosen = None if only is None else {normalize_address(a, "recipient") for a in only}
     for member in members:
         if member.address in recipients.keys or not member.active:
             continue
-        if not policy.is_permitted(patient, member.address, category.bit, int(Purpose.TREATMENT)):
+        if chosen is not None:
+            if member.address not in chosen:
+                continue
+        elif not policy.is_permitted(patient, member.address, category.bit, int(Purpose.TREATMENT)):
             continue
         try:
             recipients.keys[member.address] = HpkePublicKey.from_hex(member.hpke_public_key)

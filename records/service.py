@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -143,7 +143,13 @@ class RecordService:
         self.access_log.close()
 
     # ------------------------------------------------------------------------------------------ put
-    def put(self, resource: dict[str, Any] | str | bytes | Resource, patient: str, supersedes: bytes | None = None) -> PutResult:
+    def put(
+        self, resource: dict[str, Any] | str | bytes | Resource, patient: str, supersedes: bytes | None = None, *,
+        recipients: Collection[str] | None = None, alone: bool = False,
+    ) -> PutResult:
+        """Store and anchor a record. `recipients`: wrap the key to exactly these members (besides the patient and this
+        author) instead of every consented one; `alone`: anchor it on its own, never in a batch. Care flows use both:
+        their contracts name records by id, and they decide who reads (e.g. a case's answer goes to its requester)."""
         """Validate, seal for the recipients, add + pin, anchor; a retry of the same put is safe at any point."""
         timings: dict[str, float] = {}
         with _timed(timings, "validate"):
@@ -173,6 +179,7 @@ class RecordService:
                 recipients = resolve(
                     patient=patient, author=self.address, author_key=self.identity.hpke_public_key, category=category,
                     consents=self.clients.consents, registry=self.directory, policy=_recipients_policy(self.clients.policy), patient_key=patient_key,
+                    only=recipients,
                 )
                 skipped = recipients.skipped
             with _timed(timings, "seal"):
@@ -194,7 +201,7 @@ class RecordService:
         record = NewRecord(record_id=record_id, patient=patient, category=int(category), content_hash=_sha256(data), cid=cid_to_bytes(cid), supersedes=previous)
         try:
             with _timed(timings, "anchor_tx"):
-                outcome = self.anchoring.anchor(record)
+                outcome = self.anchoring.anchor(record, alone)
         except ContractRevert as exc:
             if exc.name == "RecordAlreadyAnchored":  # a concurrent put of the same content won the race
                 return self._already_anchored(record_id, timings)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from eth_account.signers.local import LocalAccount
 
+from i18n import N_, _, content_language
 from wallet.errors import ApiError, WalletError
 from wallet.typed_data import check_challenge, sign_challenge
 
@@ -16,26 +17,27 @@ DEFAULT_API_URL = "http://127.0.0.1:8701"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MAX_SEALED_BYTES = 64 * 1024 * 1024
 
+CHECK_API = N_("Check that --api points at a healthsilk API.")
 _HINTS = {
-    400: "Check the values you gave on the command line.",
-    401: "Your session was refused or has expired; run the command again to log in afresh.",
-    403: "This institution's API does not let a patient do that.",
-    404: "Check the id or address; the API does not know it.",
-    409: "Nothing was changed. The ledger's current state does not allow it; check it (e.g. healthsilk consent list) and retry if still needed.",
-    422: "The ledger or the API rejected the values; check them and retry.",
-    429: "The API is rate-limiting; wait a little and retry.",
+    400: N_("Check the values you gave on the command line."),
+    401: N_("Your session was refused or has expired; run the command again to log in afresh."),
+    403: N_("This institution's API does not let a patient do that."),
+    404: N_("Check the id or address; the API does not know it."),
+    409: N_("Nothing was changed. The ledger's current state does not allow it; check it (e.g. healthsilk consent list) and retry if still needed."),
+    422: N_("The ledger or the API rejected the values; check them and retry."),
+    429: N_("The API is rate-limiting; wait a little and retry."),
 }
 
 
 def resolve_api_url(option: str | None) -> str:
     url = (option or os.environ.get(API_ENV, "") or DEFAULT_API_URL).strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise WalletError(f"{url!r} is not an API address.", f"Give --api / {API_ENV} as e.g. {DEFAULT_API_URL}.")
+        raise WalletError(_("{url} is not an API address.").format(url=repr(url)), _("Give --api / {variable} as e.g. {example}.").format(variable=API_ENV, example=DEFAULT_API_URL))
     return url
 
 
 def _problem(response: httpx.Response) -> ApiError:
-    title, detail, kind = response.reason_phrase or "error", "", ""
+    title, detail, kind = response.reason_phrase or _("error"), "", ""
     try:
         body = response.json()
     except ValueError:
@@ -47,15 +49,15 @@ def _problem(response: httpx.Response) -> ApiError:
         issues = body.get("errors")
         if isinstance(issues, list) and issues:  # validation problems list each bad field
             detail = "; ".join(f"{i.get('location', '?')}: {i.get('message', '?')}" for i in issues if isinstance(i, dict)) or detail
-    hint = _HINTS.get(response.status_code)
+    hint = _(_HINTS[response.status_code]) if response.status_code in _HINTS else None
     if response.status_code >= 500:
-        hint = "The institution's API or the ledger behind it failed; try again later, and tell the institution if it persists."
+        hint = _("The institution's API or the ledger behind it failed; try again later, and tell the institution if it persists.")
     return ApiError(response.status_code, title, detail, kind, hint)
 
 
 def _rows(body: Any, path: str) -> list[dict[str, Any]]:
     if not isinstance(body, list) or not all(isinstance(row, dict) for row in body):
-        raise WalletError(f"The API's answer to {path} is not a list of entries.", "Check that --api points at a healthsilk API.")
+        raise WalletError(_("The API's answer to {path} is not a list of entries.").format(path=path), _(CHECK_API))
     return body
 
 
@@ -64,7 +66,9 @@ class ApiClient:
 
     def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=TIMEOUT, transport=transport, headers={"Accept": "application/json"})
+        # The API answers (problem details, card histories, summaries) in the wallet's language.
+        headers = {"Accept": "application/json", "Accept-Language": content_language()}
+        self._http = httpx.Client(base_url=base_url, timeout=TIMEOUT, transport=transport, headers=headers)
         self.address: str | None = None
 
     def close(self) -> None:
@@ -82,13 +86,13 @@ class ApiClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
             raise WalletError(
-                f"Cannot reach the healthsilk API at {self.base_url}.",
-                f"Check that the institution's API is running and that --api / {API_ENV} points at it.",
+                _("Cannot reach the healthsilk API at {url}.").format(url=self.base_url),
+                _("Check that the institution's API is running and that --api / {variable} points at it.").format(variable=API_ENV),
             ) from None
         except httpx.TimeoutException:
-            raise WalletError(f"The API at {self.base_url} did not answer in time.", "Try again in a moment.") from None
+            raise WalletError(_("The API at {url} did not answer in time.").format(url=self.base_url), _("Try again in a moment.")) from None
         except httpx.HTTPError as exc:
-            raise WalletError(f"Talking to the API at {self.base_url} failed: {exc}.", "Check the address and try again.") from None
+            raise WalletError(_("Talking to the API at {url} failed: {error}.").format(url=self.base_url, error=exc), _("Check the address and try again.")) from None
         if response.status_code >= 400:
             raise _problem(response)
         return response
@@ -98,7 +102,7 @@ class ApiClient:
         try:
             return response.json()
         except ValueError:
-            raise WalletError(f"The API answered {path} with something that is not JSON.", "Check that --api points at a healthsilk API.") from None
+            raise WalletError(_("The API answered {path} with something that is not JSON.").format(path=path), _(CHECK_API)) from None
 
     # -- auth ------------------------------------------------------------------------------
     def login(self, account: LocalAccount) -> None:
@@ -109,7 +113,7 @@ class ApiClient:
         session = self._json("POST", "/v1/auth/session", json={"address": address, "challenge": text, "signature": sign_challenge(account, text)})
         token = session.get("token") if isinstance(session, dict) else None
         if not isinstance(token, str) or not token:
-            raise WalletError("The API did not return a session token.", "Check that --api points at a healthsilk API.")
+            raise WalletError(_("The API did not return a session token."), _(CHECK_API))
         self._http.headers["Authorization"] = f"Bearer {token}"
         self.address = address
 
@@ -138,7 +142,7 @@ class ApiClient:
     def sealed(self, record_id: str) -> bytes:
         response = self._send("GET", f"/v1/records/{record_id}/sealed", headers={"Accept": "application/octet-stream"})
         if len(response.content) > MAX_SEALED_BYTES:
-            raise WalletError("The sealed record is implausibly large.", "Tell the institution.")
+            raise WalletError(_("The sealed record is implausibly large."), _("Tell the institution."))
         return response.content
 
     def access_log(self, patient: str) -> list[dict[str, Any]]:
@@ -148,7 +152,7 @@ class ApiClient:
     def prepare(self, body: dict[str, Any]) -> dict[str, Any]:
         answer = self._json("POST", "/v1/consents/prepare", json=body)
         if not isinstance(answer, dict) or "typed_data" not in answer:
-            raise WalletError("The API's answer to /v1/consents/prepare has no typed data.", "Check that --api points at a healthsilk API.")
+            raise WalletError(_("The API's answer to /v1/consents/prepare has no typed data."), _(CHECK_API))
         return answer
 
     def relay(self, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
@@ -158,7 +162,7 @@ class ApiClient:
     def prepare_erasure(self, record_id: str) -> dict[str, Any]:
         answer = self._json("POST", f"/v1/records/{record_id}/erasure/prepare")
         if not isinstance(answer, dict) or "typed_data" not in answer:
-            raise WalletError("The API's answer to the erasure request has no typed data.", "Check that --api points at a healthsilk API.")
+            raise WalletError(_("The API's answer to the erasure request has no typed data."), _(CHECK_API))
         return answer
 
     def relay_erasure(self, record_id: str, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
@@ -177,13 +181,13 @@ class ApiClient:
     def claim(self, claim_id: int) -> dict[str, Any]:
         answer = self._json("GET", f"/v1/payments/claims/{int(claim_id)}")
         if not isinstance(answer, dict):
-            raise WalletError("The API's answer about the claim is not an object.", "Check that --api points at a healthsilk API.")
+            raise WalletError(_("The API's answer about the claim is not an object."), _(CHECK_API))
         return answer
 
     def prepare_confirmation(self, claim_id: int) -> dict[str, Any]:
         answer = self._json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation/prepare")
         if not isinstance(answer, dict) or "typed_data" not in answer:
-            raise WalletError("The API's answer to the confirmation request has no typed data.", "Check that --api points at a healthsilk API.")
+            raise WalletError(_("The API's answer to the confirmation request has no typed data."), _(CHECK_API))
         return answer
 
     def relay_confirmation(self, claim_id: int, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from i18n import _
+
 
 class WalletError(Exception):
     """A failure explained in plain words; ``hint`` says what the user can do about it."""
@@ -18,9 +20,9 @@ class RefusedToSign(WalletError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(
-            f"Refusing to sign: {reason}.",
-            "Nothing was signed or sent. The institution's API may be misconfigured or compromised; "
-            "check --api / HEALTHSILK_API_URL and contact the institution.",
+            _("Refusing to sign: {reason}.").format(reason=reason),
+            _("Nothing was signed or sent. The institution's API may be misconfigured or compromised; "
+              "check --api / HEALTHSILK_API_URL and contact the institution."),
             exit_code=3,
         )
         self.reason = reason
@@ -31,8 +33,11 @@ class ApiError(WalletError):
 
     def __init__(self, status: int, title: str, detail: str, problem_type: str, hint: str | None) -> None:
         text = title if not detail or detail == title else f"{title}: {detail}"
-        verb = "could not do it" if status >= 500 else "refused the request"
-        super().__init__(f"The API {verb} ({status}): {text}", hint)
+        if status >= 500:
+            message = _("The API could not do it ({status}): {text}").format(status=status, text=text)
+        else:
+            message = _("The API refused the request ({status}): {text}").format(status=status, text=text)
+        super().__init__(message, hint)
         self.status = status
         self.title = title
         self.detail = detail

@@ -20,6 +20,7 @@ from crypto import (
     create_identity,
 )
 from crypto.keyfile import DEFAULT_SCRYPT_N, MAX_SCRYPT_N, MIN_SCRYPT_N
+from i18n import _
 from wallet.errors import WalletError
 
 WALLET_ENV = "HEALTHSILK_WALLET"
@@ -51,8 +52,8 @@ def scrypt_cost() -> int:
         n = 0
     if n < MIN_SCRYPT_N or n > MAX_SCRYPT_N or n & (n - 1):
         raise WalletError(
-            f"{SCRYPT_N_ENV}={raw!r} is not a usable scrypt cost.",
-            f"Unset it (the secure default is {DEFAULT_SCRYPT_N}) or use a power of two between {MIN_SCRYPT_N} and {MAX_SCRYPT_N}.",
+            _("{variable}={value} is not a usable scrypt cost.").format(variable=SCRYPT_N_ENV, value=repr(raw)),
+            _("Unset it (the secure default is {default}) or use a power of two between {low} and {high}.").format(default=DEFAULT_SCRYPT_N, low=MIN_SCRYPT_N, high=MAX_SCRYPT_N),
         )
     return n
 
@@ -63,18 +64,18 @@ def read_password(*, confirm: bool) -> str:
     if env is not None:
         return env
     try:
-        return str(typer.prompt("Wallet password", hide_input=True, confirmation_prompt="Repeat the password" if confirm else False, err=True))
+        return str(typer.prompt(_("Wallet password"), hide_input=True, confirmation_prompt=_("Repeat the password") if confirm else False, err=True))
     except typer.Abort:
-        raise WalletError("No password given.", f"Type the wallet password when asked, or set {PASSWORD_ENV}.") from None
+        raise WalletError(_("No password given."), _("Type the wallet password when asked, or set {variable}.").format(variable=PASSWORD_ENV)) from None
 
 
 def refuse_existing(path: Path) -> None:
     """Never replace a wallet: its keys are the only way to read the records encrypted to it."""
     if path.exists():
         raise WalletError(
-            f"A wallet already exists at {path}.",
-            "Use it (healthsilk wallet show), or pass --wallet FILE to create another one elsewhere. "
-            "Deleting a wallet loses access to your records for good.",
+            _("A wallet already exists at {path}.").format(path=path),
+            _("Use it (healthsilk wallet show), or pass --wallet FILE to create another one elsewhere. "
+              "Deleting a wallet loses access to your records for good."),
         )
 
 
@@ -82,8 +83,8 @@ def create_wallet(path: Path, password: str, *, hybrid: bool = False) -> KeyFile
     """Generate keys and write the key file (mode 0600); never replaces an existing wallet."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WalletError(
-            f"The password is too short (at least {MIN_PASSWORD_LENGTH} characters).",
-            "Choose a longer password; it is the only thing protecting your keys if the file is copied.",
+            _("The password is too short (at least {count} characters).").format(count=MIN_PASSWORD_LENGTH),
+            _("Choose a longer password; it is the only thing protecting your keys if the file is copied."),
         )
     refuse_existing(path)
     suite = SuiteId.MLKEM768X25519_AES256GCM if hybrid else DEFAULT_SUITE
@@ -91,26 +92,26 @@ def create_wallet(path: Path, password: str, *, hybrid: bool = False) -> KeyFile
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise WalletError(f"Cannot create the folder {path.parent}: {exc.strerror}.", "Pick another place with --wallet FILE.") from None
+        raise WalletError(_("Cannot create the folder {path}: {reason}.").format(path=path.parent, reason=exc.strerror), _("Pick another place with --wallet FILE.")) from None
     try:
         keyfile.save(path)
     except KeyFileExistsError:
-        raise WalletError(f"A wallet already exists at {path}.", "Pass --wallet FILE to create another one elsewhere.") from None
+        raise WalletError(_("A wallet already exists at {path}.").format(path=path), _("Pass --wallet FILE to create another one elsewhere.")) from None
     except KeyFileError as exc:
-        raise WalletError(f"Cannot write the wallet: {exc}.", "Pick another place with --wallet FILE.") from None
+        raise WalletError(_("Cannot write the wallet: {error}.").format(error=exc), _("Pick another place with --wallet FILE.")) from None
     return keyfile
 
 
 def read_wallet(path: Path) -> KeyFile:
     """The public half of the wallet (no password needed)."""
     if not path.exists():
-        raise WalletError(f"No wallet at {path}.", "Create one with: healthsilk wallet create (or point --wallet / HEALTHSILK_WALLET at yours).")
+        raise WalletError(_("No wallet at {path}.").format(path=path), _("Create one with: healthsilk wallet create (or point --wallet / HEALTHSILK_WALLET at yours)."))
     try:
         return KeyFile.read(path)
     except KeyFileFormatError as exc:
-        raise WalletError(f"{path} is not a usable healthsilk wallet: {exc}.", "Check the path given with --wallet / HEALTHSILK_WALLET; restore the file from your backup if it was damaged.") from None
+        raise WalletError(_("{path} is not a usable healthsilk wallet: {error}.").format(path=path, error=exc), _("Check the path given with --wallet / HEALTHSILK_WALLET; restore the file from your backup if it was damaged.")) from None
     except KeyFileError as exc:
-        raise WalletError(f"Cannot read the wallet: {exc}.", "Check the path and the file's permissions.") from None
+        raise WalletError(_("Cannot read the wallet: {error}.").format(error=exc), _("Check the path and the file's permissions.")) from None
 
 
 def unlock_wallet(path: Path, password: str | None = None) -> Identity:
@@ -120,10 +121,13 @@ def unlock_wallet(path: Path, password: str | None = None) -> Identity:
     try:
         return keyfile.unlock(secret)
     except WrongPasswordError:
-        where = f" (from {PASSWORD_ENV})" if os.environ.get(PASSWORD_ENV) is not None and password is None else ""
-        raise WalletError(f"Wrong password for the wallet at {path}{where}.", "Try again with the password you chose at 'healthsilk wallet create'.") from None
+        if os.environ.get(PASSWORD_ENV) is not None and password is None:
+            wrong = _("Wrong password for the wallet at {path} (from {variable}).").format(path=path, variable=PASSWORD_ENV)
+        else:
+            wrong = _("Wrong password for the wallet at {path}.").format(path=path)
+        raise WalletError(wrong, _("Try again with the password you chose at 'healthsilk wallet create'.")) from None
     except KeyFileFormatError as exc:
-        raise WalletError(f"The wallet at {path} is damaged: {exc}.", "Restore the file from your backup.") from None
+        raise WalletError(_("The wallet at {path} is damaged: {error}.").format(path=path, error=exc), _("Restore the file from your backup.")) from None
 
 
 def file_mode(path: Path) -> int:

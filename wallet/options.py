@@ -12,6 +12,7 @@ import click
 import typer
 
 from crypto import CryptoError
+from i18n import _
 from wallet import render
 from wallet.errors import WalletError
 
@@ -42,17 +43,17 @@ def friendly(command: Callable[P, R]) -> Callable[P, R]:
             render.error(exc)
             raise typer.Exit(exc.exit_code) from None
         except CryptoError as exc:
-            render.error(WalletError(f"A cryptographic check failed: {exc}.", "The data may be damaged or not meant for this wallet; nothing was changed."))
+            render.error(WalletError(_("A cryptographic check failed: {error}.").format(error=exc), _("The data may be damaged or not meant for this wallet; nothing was changed.")))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            render.error(WalletError("Interrupted.", "Nothing more was sent."))
+            render.error(WalletError(_("Interrupted."), _("Nothing more was sent.")))
             raise typer.Exit(130) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # a bug or an unforeseen answer: still plain words, details on request
             if os.environ.get(DEBUG_ENV):
                 raise
-            render.error(WalletError(f"Unexpected error ({type(exc).__name__}: {exc}).", f"This is a wallet bug or an unexpected API answer; rerun with {DEBUG_ENV}=1 for details and report it."))
+            render.error(WalletError(_("Unexpected error ({kind}: {error}).").format(kind=type(exc).__name__, error=exc), _("This is a wallet bug or an unexpected API answer; rerun with {variable}=1 for details and report it.").format(variable=DEBUG_ENV)))
             raise typer.Exit(70) from None
 
     return wrapper

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from i18n import _
 from wallet import render
 from wallet.session import PatientSession
 from wallet.typed_data import Expected
@@ -64,7 +65,7 @@ def register(session: PatientSession, *, yes: bool, force: bool = False) -> dict
     if not force and registered_key(session) == own:
         return None
     if not force:
-        render.info("Your encryption key is not on the ledger yet; registering it first.")
+        render.info(_("Your encryption key is not on the ledger yet; registering it first."))
     body = {"action": "register", "patient": session.address, "hpke_public_key": own}
     result = session.sign_and_send(body, Expected("RegisterPatient", session.address, {"hpkePublicKey": own}), yes=yes)
     _remember(session, own)

@@ -6,14 +6,19 @@ import json
 import sys
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from i18n import N_, _
+from i18n.formatting import date_text, datetime_text
+from i18n.vocabulary import category_display, joined, purpose_display
 from wallet.errors import WalletError
+
+# Consent states as the ledger names them -> what a person reads.
+STATUS_NAMES = {"REVOKED": N_("revoked"), "SUPERSEDED": N_("superseded"), "EXPIRED": N_("expired"), "NONE": N_("none")}
 
 class _Output:
     """A Console made at print time, so the current stdout/stderr and terminal width ($COLUMNS) are used."""
@@ -36,9 +41,9 @@ def emit_json(value: Any) -> None:
 
 
 def error(exc: WalletError) -> None:
-    err.print(f"[bold red]Error:[/] {escape(exc.message)}")
+    err.print(_("[bold red]Error:[/] {message}").format(message=escape(exc.message)))
     if exc.hint:
-        err.print(f"[bold]What to do:[/] {escape(exc.hint)}")
+        err.print(_("[bold]What to do:[/] {hint}").format(hint=escape(exc.hint)))
 
 
 def info(text: str) -> None:
@@ -49,8 +54,7 @@ def info(text: str) -> None:
 def when(timestamp: int | None, *, date_only: bool = False) -> str:
     if not timestamp:
         return "-"
-    moment = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
-    return moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M UTC")
+    return date_text(int(timestamp)) if date_only else datetime_text(int(timestamp))
 
 
 def short(value: str | None, keep: int = 10) -> str:
@@ -75,25 +79,25 @@ def consent_status(row: dict[str, Any], now: int | None = None) -> str:
     status = str(row.get("status", "?"))
     if status == "ACTIVE":
         if int(row.get("valid_until") or 0) <= now:
-            return "expired"
+            return _("expired")
         if int(row.get("valid_from") or 0) > now:
-            return "not yet valid"
-        return "active"
-    return status.lower()
+            return _("not yet valid")
+        return _("active")
+    return _(STATUS_NAMES[status]) if status in STATUS_NAMES else status.lower()
 
 
 def consents_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
-        out.print("You have not granted any consent yet. Grant one with: healthsilk consent grant --to <institution> ...")
+        out.print(_("You have not granted any consent yet. Grant one with: healthsilk consent grant --to <institution> ..."))
         return
-    table = _table("Your consents", ["institution", "status", "categories", "purposes", "valid", "records dated", "version"])
+    table = _table(_("Your consents"), [_("institution"), _("status"), _("categories"), _("purposes"), _("valid"), _("records dated"), _("version")])
     for row in rows:
-        data = "any" if not row.get("data_from") and not row.get("data_until") else f"{when(row.get('data_from'), date_only=True)} → {when(row.get('data_until'), date_only=True)}"
+        data = _("any") if not row.get("data_from") and not row.get("data_until") else f"{when(row.get('data_from'), date_only=True)} → {when(row.get('data_until'), date_only=True)}"
         table.add_row(
             escape(who(row.get("grantee_name"), row.get("grantee"))),
             consent_status(row),
-            ", ".join(row.get("categories") or []),
-            ", ".join(row.get("purposes") or []),
+            joined(category_display(row.get("categories") or [])),
+            joined(purpose_display(row.get("purposes") or [])),
             f"{when(row.get('valid_from'))} → {when(row.get('valid_until'))}",
             data,
             str(row.get("version", "")),
@@ -103,33 +107,34 @@ def consents_table(rows: list[dict[str, Any]]) -> None:
 
 def records_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
-        out.print("No records are anchored for you yet.")
+        out.print(_("No records are anchored for you yet."))
         return
-    table = _table("Your records", ["record id", "category", "author", "anchored", "state"])
+    table = _table(_("Your records"), [_("record id"), _("category"), _("author"), _("anchored"), _("state")])
     table.columns[0].no_wrap = True  # the full id is what 'records show' takes: keep it copyable
     for column, width in zip(table.columns[1:], (8, 12, 10, 7)):
         column.min_width = width
     for row in rows:
-        state = "erased" if row.get("erased") else ("supersedes " + short(row["supersedes"]) if _set(row.get("supersedes")) else "current")
-        table.add_row(str(row.get("record_id")), str(row.get("category")), escape(str(row.get("author_name") or short(row.get("author")))), when(row.get("anchored_time"), date_only=True) if row.get("anchored_time") else f"block {row.get('anchored_at', '?')}", state)
+        state = _("erased") if row.get("erased") else (_("supersedes {record}").format(record=short(row["supersedes"])) if _set(row.get("supersedes")) else _("current"))
+        anchored = when(row.get("anchored_time"), date_only=True) if row.get("anchored_time") else _("block {number}").format(number=row.get("anchored_at", "?"))
+        table.add_row(str(row.get("record_id")), joined(category_display([str(row.get("category"))])), escape(str(row.get("author_name") or short(row.get("author")))), anchored, state)
     out.print(table)
-    out.print("Read one with: healthsilk records show <record id>")
+    out.print(_("Read one with: healthsilk records show <record id>"))
 
 
 def access_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
-        out.print("Nobody has read your records through the ledger yet.")
+        out.print(_("Nobody has read your records through the ledger yet."))
         return
-    table = _table("Who read your records", ["when", "reader", "purpose", "records", "consent", "block"])
+    table = _table(_("Who read your records"), [_("when"), _("reader"), _("purpose"), _("records"), _("consent"), _("block")])
     for row in rows:
         records = row.get("record_ids") or []
         consent = row.get("consent_id")
         table.add_row(
             when(row.get("timestamp")),
             escape(who(row.get("reader_name"), row.get("reader"))),
-            str(row.get("purpose", "")),
+            joined(purpose_display([str(row.get("purpose", ""))])),
             "\n".join(short(r) for r in records) or "-",
-            short(consent) if _set(consent) else "none (emergency access)",
+            short(consent) if _set(consent) else (f"{row['flow']} {short(row.get('ref'))}" if row.get("flow") else _("none (emergency access)")),
             str(row.get("block_number", "")),
         )
     out.print(table)

@@ -9,11 +9,18 @@ import typer
 from eth_utils import is_address, to_checksum_address
 
 from crypto import Identity, KeyFile
+from i18n import _
 from wallet import render
 from wallet.client import ApiClient, resolve_api_url
 from wallet.errors import WalletError
 from wallet.keystore import read_wallet, resolve_wallet_path, unlock_wallet
-from wallet.typed_data import Expected, NetworkInfo, check_typed_data, describe, sign_typed_data
+from wallet.typed_data import (
+    Expected,
+    NetworkInfo,
+    check_typed_data,
+    describe,
+    sign_typed_data,
+)
 
 
 class PatientSession:
@@ -97,17 +104,17 @@ class PatientSession:
             found = [m for m in members if str(m.get("name", "")).lower() == lowered]
             if not found:
                 found = [m for m in members if lowered and lowered in str(m.get("name", "")).lower()]
-        listing = "; ".join(f"{m.get('name')} ({m.get('country')})" for m in members) or "none"
+        listing = "; ".join(f"{m.get('name')} ({m.get('country')})" for m in members) or _("none")
         if not found:
-            raise WalletError(f"No member institution matches {text!r}.", f"Use a member's name or address. Members: {listing}.")
+            raise WalletError(_("No member institution matches {text}.").format(text=repr(text)), _("Use a member's name or address. Members: {members}.").format(members=listing))
         if len(found) > 1:
             raise WalletError(
-                f"{text!r} matches several institutions: {', '.join(str(m.get('name')) for m in found)}.",
-                "Give the full name or the address.",
+                _("{text} matches several institutions: {names}.").format(text=repr(text), names=", ".join(str(m.get("name")) for m in found)),
+                _("Give the full name or the address."),
             )
         member = found[0]
         if str(member.get("status", "ACTIVE")).upper() != "ACTIVE":
-            raise WalletError(f"{member.get('name')} is {str(member.get('status')).lower()} in the consortium.", "Only active members can be granted consent.")
+            raise WalletError(_("{name} is not an active member of the consortium (status: {status}).").format(name=member.get("name"), status=str(member.get("status")).lower()), _("Only active members can be granted consent."))
         return member
 
     # -- signing ----------------------------------------------------------------------------
@@ -120,11 +127,11 @@ class PatientSession:
         message = check_typed_data(typed, expected, network)
         names = self.names()
         institution = network.institution_name or self.api_url
-        render.info(f"[bold]You are about to sign[/] (relayed by {render.escape(institution)}):")
+        render.info(_("[bold]You are about to sign[/] (relayed by {institution}):").format(institution=render.escape(institution)))
         for line in describe(typed["primaryType"], message, names):
             render.info(f"  • {render.escape(line)}")
-        if not yes and not _confirm("Sign and send this?"):
-            raise WalletError("Not signed: you declined.", "Nothing was sent. Pass --yes to sign without the question.")
+        if not yes and not _confirm(_("Sign and send this?")):
+            raise WalletError(_("Not signed: you declined."), _("Nothing was sent. Pass --yes to sign without the question."))
         signature = sign_typed_data(self.identity.account, typed)
         return client.relay(typed, signature)
 

@@ -16,6 +16,7 @@ from eth_utils import to_checksum_address
 
 from crypto import CryptoError, HpkePublicKey, rewrap
 from crypto.record_object import RecordObject
+from i18n import _
 from ledger.vocabulary import Category
 from wallet.client import ApiClient
 from wallet.errors import WalletError
@@ -62,12 +63,12 @@ def open_sealed(session: PatientSession, record_id: str, expected_hash: str | No
     """Fetch a sealed record object and check it is this record, this patient's, and the anchored bytes."""
     data = session.client.sealed(record_id)
     if expected_hash and "0x" + hashlib.sha256(data).hexdigest() != expected_hash.lower():
-        raise WalletError(f"The sealed record {record_id} does not match the hash anchored on the ledger.", "Do not trust its content; tell the institution.")
+        raise WalletError(_("The sealed record {record} does not match the hash anchored on the ledger.").format(record=record_id), _("Do not trust its content; tell the institution."))
     obj = RecordObject.decode(data)
     if "0x" + obj.record_id.hex() != record_id.lower():
-        raise WalletError(f"The API sent record 0x{obj.record_id.hex()} when asked for {record_id}.", "Tell the institution.")
+        raise WalletError(_("The API sent record {sent} when asked for {record}.").format(sent="0x" + obj.record_id.hex(), record=record_id), _("Tell the institution."))
     if obj.patient != session.address:
-        raise WalletError(f"Record {record_id} belongs to another patient.", "Tell the institution.")
+        raise WalletError(_("Record {record} belongs to another patient.").format(record=record_id), _("Tell the institution."))
     return obj
 
 
@@ -82,15 +83,15 @@ def _grantee_api(session: PatientSession, grantee: dict[str, Any]) -> Iterator[A
     endpoint = str(grantee.get("endpoint") or "").strip().rstrip("/")
     if not endpoint.startswith(("http://", "https://")):
         raise WalletError(
-            f"{grantee.get('name')} publishes no API address in the consortium directory, so its record keys can't be delivered now.",
-            f"When you know its API address, run: healthsilk consent share-keys --to {address} --api <its API URL>",
+            _("{institution} publishes no API address in the consortium directory, so its record keys can't be delivered now.").format(institution=grantee.get("name")),
+            _("When you know its API address, run: healthsilk consent share-keys --to {address} --api <its API URL>").format(address=address),
         )
     client = ApiClient(endpoint)
     try:
         client.login(session.identity.account)
         theirs = NetworkInfo.from_api(client.network())
         if to_checksum_address(theirs.institution_address or ZERO_ADDRESS) != address or (theirs.chain_id, theirs.consent_ledger) != (network.chain_id, network.consent_ledger):
-            raise WalletError(f"The API at {endpoint} is not {grantee.get('name')} on this network.", "Tell the consortium: its directory entry points elsewhere.")
+            raise WalletError(_("The API at {url} is not {institution} on this network.").format(url=endpoint, institution=grantee.get("name")), _("Tell the consortium: its directory entry points elsewhere."))
         yield client
     finally:
         client.close()
@@ -101,7 +102,7 @@ def share_keys(session: PatientSession, grantee: dict[str, Any], categories: int
     try:
         grantee_key = HpkePublicKey.from_hex(str(grantee.get("hpke_public_key")))
     except (CryptoError, ValueError) as exc:
-        raise WalletError(f"{grantee.get('name')} has no usable encryption key on the ledger ({exc}).", "Ask the consortium to fix its registration.") from None
+        raise WalletError(_("{institution} has no usable encryption key on the ledger ({error}).").format(institution=grantee.get("name"), error=exc), _("Ask the consortium to fix its registration.")) from None
     grantee_address = to_checksum_address(str(grantee["address"]))
     me = session.address
     own_key = session.identity.hpke_key
@@ -116,7 +117,7 @@ def share_keys(session: PatientSession, grantee: dict[str, Any], categories: int
         if in_period is False:
             continue
         if in_period is None:
-            result.skipped[record_id] = "the API does not say when the record was made, so the data period can't be checked"
+            result.skipped[record_id] = _("the API does not say when the record was made, so the data period can't be checked")
             continue
         try:
             obj = open_sealed(session, record_id, row.get("content_hash"))
@@ -125,7 +126,7 @@ def share_keys(session: PatientSession, grantee: dict[str, Any], categories: int
                 continue
             own_wrap = obj.wrap_for(me)
             if own_wrap is None:
-                result.skipped[record_id] = "the record carries no key for you"
+                result.skipped[record_id] = _("the record carries no key for you")
                 continue
             wraps[record_id] = "0x" + rewrap(own_wrap, obj.context, own_key, grantee_key).hex()
         except (WalletError, CryptoError) as exc:

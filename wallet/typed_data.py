@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from eth_account import Account
@@ -17,7 +16,15 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 
-from ledger.consent import GRANT_CONSENT_TYPES, REGISTER_PATIENT_TYPES, REVOKE_CONSENT_TYPES, SET_DELEGATE_TYPES
+from i18n import _
+from i18n.formatting import date_text, datetime_text
+from i18n.vocabulary import category_display, joined, purpose_display
+from ledger.consent import (
+    GRANT_CONSENT_TYPES,
+    REGISTER_PATIENT_TYPES,
+    REVOKE_CONSENT_TYPES,
+    SET_DELEGATE_TYPES,
+)
 from ledger.vocabulary import category_names, purpose_names
 from wallet.errors import RefusedToSign
 
@@ -41,6 +48,7 @@ class NetworkInfo:
     consent_ledger: str
     institution_name: str = ""
     institution_address: str = ""
+    contracts: dict[str, str] = field(default_factory=dict)  # every contract the API lists, by deployment name
 
     @classmethod
     def from_api(cls, body: Any) -> NetworkInfo:
@@ -51,9 +59,10 @@ class NetworkInfo:
                 consent_ledger=to_checksum_address(body["contracts"]["ConsentLedger"]),
                 institution_name=str(institution.get("name", "")),
                 institution_address=str(institution.get("address", "")),
+                contracts={str(name): to_checksum_address(address) for name, address in body["contracts"].items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise RefusedToSign(f"the API's /v1/network answer is malformed ({exc!r})") from None
+            raise RefusedToSign(_("the API's /v1/network answer is malformed ({error})").format(error=repr(exc))) from None
 
 
 @dataclass(frozen=True)
@@ -68,34 +77,34 @@ class Expected:
 def _uint(value: Any, what: str) -> int:
     """EIP-712 integers may travel as JSON numbers or decimal / 0x strings."""
     if isinstance(value, bool):
-        raise RefusedToSign(f"{what} is not a number")
+        raise RefusedToSign(_("{what} is not a number").format(what=what))
     if isinstance(value, int):
         number = value
     elif isinstance(value, str):
         try:
             number = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
         except ValueError:
-            raise RefusedToSign(f"{what} is not a number ({value!r})") from None
+            raise RefusedToSign(_("{what} is not a number ({value})").format(what=what, value=repr(value))) from None
     else:
-        raise RefusedToSign(f"{what} is not a number")
+        raise RefusedToSign(_("{what} is not a number").format(what=what))
     if number < 0:
-        raise RefusedToSign(f"{what} is negative")
+        raise RefusedToSign(_("{what} is negative").format(what=what))
     return number
 
 
 def _address(value: Any, what: str) -> str:
     if not isinstance(value, str) or not is_address(value):
-        raise RefusedToSign(f"{what} is not an address ({value!r})")
+        raise RefusedToSign(_("{what} is not an address ({value})").format(what=what, value=repr(value)))
     return to_checksum_address(value)
 
 
 def _hex_bytes(value: Any, what: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
-        raise RefusedToSign(f"{what} is not 0x-hex bytes")
+        raise RefusedToSign(_("{what} is not 0x-hex bytes").format(what=what))
     try:
         return bytes.fromhex(value[2:])
     except ValueError:
-        raise RefusedToSign(f"{what} is not 0x-hex bytes") from None
+        raise RefusedToSign(_("{what} is not 0x-hex bytes").format(what=what)) from None
 
 
 def _normalize(field_type: str, value: Any, what: str) -> Any:
@@ -107,7 +116,7 @@ def _normalize(field_type: str, value: Any, what: str) -> Any:
         return _hex_bytes(value, what)
     if field_type == "bytes32":
         return _bytes32(value, what)
-    raise RefusedToSign(f"{what} has an unexpected type {field_type}")
+    raise RefusedToSign(_("{what} has an unexpected type {type}").format(what=what, type=field_type))
 
 
 def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, now: int | None = None) -> dict[str, Any]:
@@ -118,9 +127,9 @@ def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, no
     fields = {f["name"]: f["type"] for f in PRIMARY_TYPES[primary]}
     for name, wanted in expected.terms.items():
         got = normalized[name]
-        want = _normalize(fields[name], wanted, f"requested {name}")
+        want = _normalize(fields[name], wanted, _("requested {field}").format(field=name))
         if got != want:
-            raise RefusedToSign(f"message {name} is {_show(got)} but you asked for {_show(want)}")
+            raise RefusedToSign(_("message {field} is {got} but you asked for {wanted}").format(field=name, got=_show(got), wanted=_show(want)))
     _check_deadline(normalized["deadline"], now)
     return normalized
 
@@ -129,53 +138,53 @@ def _checked_message(typed: Any, primary: str, struct: list[dict[str, str]], cha
     """The checks every signature request gets: exactly one expected struct, a domain binding this chain and the
     contract that verifies it, and a message with exactly the struct's fields; returns the normalized message."""
     if not isinstance(typed, dict):
-        raise RefusedToSign("the API returned no typed data")
+        raise RefusedToSign(_("the API returned no typed data"))
     if set(typed) != {"types", "primaryType", "domain", "message"}:
-        raise RefusedToSign(f"the typed data has unexpected parts {sorted(set(typed) ^ {'types', 'primaryType', 'domain', 'message'})}")
+        raise RefusedToSign(_("the typed data has unexpected parts {parts}").format(parts=sorted(set(typed) ^ {"types", "primaryType", "domain", "message"})))
     if typed["primaryType"] != primary:
-        raise RefusedToSign(f"asked for a {primary} signature but the API sent a {typed['primaryType']!r} message")
+        raise RefusedToSign(_("asked for a {wanted} signature but the API sent a {got} message").format(wanted=primary, got=repr(typed["primaryType"])))
 
     # Types: exactly the domain struct and the one struct the contract defines for this action.
     types = typed["types"]
     if not isinstance(types, dict) or set(types) != {"EIP712Domain", primary}:
-        raise RefusedToSign(f"the typed data defines unexpected structs {sorted(types) if isinstance(types, dict) else types!r}")
+        raise RefusedToSign(_("the typed data defines unexpected structs {structs}").format(structs=sorted(types) if isinstance(types, dict) else repr(types)))
     if types[primary] != struct:
-        raise RefusedToSign(f"the {primary} struct differs from the one the {contract_name} contract verifies")
+        raise RefusedToSign(_("the {struct} struct differs from the one the {contract} contract verifies").format(struct=primary, contract=contract_name))
 
     # Domain: binds the signature to this chain and this contract.
     domain = typed["domain"]
     domain_fields = types["EIP712Domain"]
     if not isinstance(domain, dict) or not isinstance(domain_fields, list):
-        raise RefusedToSign("the EIP-712 domain is malformed")
+        raise RefusedToSign(_("the EIP-712 domain is malformed"))
     declared = {f.get("name"): f.get("type") for f in domain_fields if isinstance(f, dict)}
     if set(declared) != set(domain) or any(_DOMAIN_FIELD_TYPES.get(str(k)) != v for k, v in declared.items()):
-        raise RefusedToSign("the EIP-712 domain declares unexpected fields")
+        raise RefusedToSign(_("the EIP-712 domain declares unexpected fields"))
     if "chainId" not in domain or "verifyingContract" not in domain:
-        raise RefusedToSign("the EIP-712 domain does not name a chain and a contract")
+        raise RefusedToSign(_("the EIP-712 domain does not name a chain and a contract"))
     if _uint(domain["chainId"], "domain chainId") != chain_id:
-        raise RefusedToSign(f"the signature would be for chain {domain['chainId']}, but this network is chain {chain_id}")
+        raise RefusedToSign(_("the signature would be for chain {chain}, but this network is chain {network_chain}").format(chain=domain["chainId"], network_chain=chain_id))
     if _address(domain["verifyingContract"], "domain verifyingContract") != to_checksum_address(contract):
-        raise RefusedToSign(f"the signature would be for contract {domain['verifyingContract']}, not this network's {contract_name} {contract}")
+        raise RefusedToSign(_("the signature would be for contract {contract}, not this network's {name} {address}").format(contract=domain["verifyingContract"], name=contract_name, address=contract))
 
     # Message: every field present and typed as declared.
     message = typed["message"]
     fields = {f["name"]: f["type"] for f in struct}
     if not isinstance(message, dict) or set(message) != set(fields):
-        raise RefusedToSign(f"the {primary} message has unexpected fields")
-    return {name: _normalize(kind, message[name], f"message {name}") for name, kind in fields.items()}
+        raise RefusedToSign(_("the {struct} message has unexpected fields").format(struct=primary))
+    return {name: _normalize(kind, message[name], _("message {field}").format(field=name)) for name, kind in fields.items()}
 
 
 def _check_patient(message: dict[str, Any], patient: str) -> None:
     if message["patient"] != to_checksum_address(patient):
-        raise RefusedToSign(f"the message is for patient {message['patient']}, not this wallet ({to_checksum_address(patient)})")
+        raise RefusedToSign(_("the message is for patient {patient}, not this wallet ({wallet})").format(patient=message["patient"], wallet=to_checksum_address(patient)))
 
 
 def _check_deadline(deadline: int, now: int | None) -> None:
     now = int(time.time()) if now is None else now
     if deadline <= now:
-        raise RefusedToSign("the signature deadline has already passed (is this computer's clock right?)")
+        raise RefusedToSign(_("the signature deadline has already passed (is this computer's clock right?)"))
     if deadline > now + MAX_DEADLINE_SECONDS:
-        raise RefusedToSign(f"the signature would stay valid until {_when(deadline)}, far longer than needed")
+        raise RefusedToSign(_("the signature would stay valid until {time}, far longer than needed").format(time=_when(deadline)))
 
 
 def _show(value: Any) -> str:
@@ -183,14 +192,19 @@ def _show(value: Any) -> str:
 
 
 def _when(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime_text(timestamp)
 
 
 def _day(timestamp: int, shift: int) -> str:
     """A day boundary as a date (the ledger's data period end is exclusive: show the last included day)."""
     if timestamp % 86400:
         return _when(timestamp + shift)
-    return datetime.fromtimestamp(timestamp + shift, tz=timezone.utc).strftime("%Y-%m-%d")
+    return date_text(timestamp + shift)
+
+
+def _codes(codes: list[str], names: list[str]) -> str:
+    """"LAB, ECG (laboratory results, electrocardiograms)": the codes the patient typed, then what they mean."""
+    return f"{', '.join(codes)} ({joined(names)})" if codes else ""
 
 
 def describe(primary: str, message: dict[str, Any], names: dict[str, str] | None = None) -> list[str]:
@@ -199,34 +213,37 @@ def describe(primary: str, message: dict[str, Any], names: dict[str, str] | None
 
     def who(address: str) -> str:
         name = names.get(address)
-        return f"{name} ({address})" if name else address
+        return _("{name} ({address})").format(name=name, address=address) if name else address
 
     lines: list[str]
     if primary == "GrantConsent":
+        categories, purposes = category_names(message["categories"]), purpose_names(message["purposes"])
         lines = [
-            f"Allow {who(message['grantee'])}",
-            f"to see your {', '.join(category_names(message['categories'])) or '(no categories)'} records",
-            f"for {', '.join(purpose_names(message['purposes'])) or '(no purposes)'}",
-            f"from {_when(message['validFrom'])} until {_when(message['validUntil'])}",
+            _("Allow {institution}").format(institution=who(message["grantee"])),
+            _("to see your records of these categories: {categories}").format(categories=_codes(categories, category_display(categories)) or _("(no categories)")),
+            _("for these purposes: {purposes}").format(purposes=_codes(purposes, purpose_display(purposes)) or _("(no purposes)")),
+            _("from {start} until {end}").format(start=_when(message["validFrom"]), end=_when(message["validUntil"])),
         ]
-        if message["dataFrom"] or message["dataUntil"]:
-            bounds = [f"from {_day(message['dataFrom'], 0)}"] if message["dataFrom"] else []
-            bounds.append(f"up to and including {_day(message['dataUntil'], -1)}" if message["dataUntil"] else "onwards")
-            lines.append(f"covering only records dated {' '.join(bounds)}")
-        lines.append("(this replaces any earlier consent you gave them)")
+        if message["dataFrom"] and message["dataUntil"]:
+            lines.append(_("covering only records dated from {first} up to and including {last}").format(first=_day(message["dataFrom"], 0), last=_day(message["dataUntil"], -1)))
+        elif message["dataFrom"]:
+            lines.append(_("covering only records dated from {first} onwards").format(first=_day(message["dataFrom"], 0)))
+        elif message["dataUntil"]:
+            lines.append(_("covering only records dated up to and including {last}").format(last=_day(message["dataUntil"], -1)))
+        lines.append(_("(this replaces any earlier consent you gave them)"))
     elif primary == "RevokeConsent":
-        lines = [f"Withdraw the consent you gave {who(message['grantee'])}", "(effective from the next block)"]
+        lines = [_("Withdraw the consent you gave {institution}").format(institution=who(message["grantee"])), _("(effective from the next block)")]
     elif primary == "RegisterPatient":
         key = message["hpkePublicKey"]
-        lines = [f"Publish your record-encryption public key 0x{key[:8].hex()}... ({len(key)} bytes) on the ledger"]
+        lines = [_("Publish your record-encryption public key {key}... ({size} bytes) on the ledger").format(key="0x" + key[:8].hex(), size=len(key))]
     elif primary == "SetDelegate":
         if message["delegate"] == ZERO_ADDRESS:
-            lines = ["Remove your delegate: nobody may act on your consents for you any more"]
+            lines = [_("Remove your delegate: nobody may act on your consents for you any more")]
         else:
-            lines = [f"Let {who(message['delegate'])} grant and revoke consents on your behalf"]
+            lines = [_("Let {delegate} grant and revoke consents on your behalf").format(delegate=who(message["delegate"]))]
     else:  # pragma: no cover - check_typed_data admits only the four types
         lines = [primary]
-    lines.append(f"as patient {message['patient']}; nonce {message['nonce']}; signature valid until {_when(message['deadline'])}")
+    lines.append(_("as patient {patient}; nonce {nonce}; signature valid until {time}").format(patient=message["patient"], nonce=message["nonce"], time=_when(message["deadline"])))
     return lines
 
 
@@ -238,11 +255,11 @@ def sign_typed_data(account: LocalAccount, typed: dict[str, Any]) -> str:
 def check_challenge(challenge: Any, address: str) -> str:
     """A login challenge must be plain text naming this wallet's address before it is personal_signed."""
     if not isinstance(challenge, str) or not challenge.strip():
-        raise RefusedToSign("the login challenge is empty")
+        raise RefusedToSign(_("the login challenge is empty"))
     if address.lower() not in challenge.lower():
-        raise RefusedToSign("the login challenge does not name this wallet's address")
+        raise RefusedToSign(_("the login challenge does not name this wallet's address"))
     if len(challenge) > 2000:
-        raise RefusedToSign("the login challenge is suspiciously long")
+        raise RefusedToSign(_("the login challenge is suspiciously long"))
     return challenge
 
 
@@ -255,30 +272,33 @@ def sign_challenge(account: LocalAccount, challenge: str) -> str:
 def _bytes32(value: Any, what: str) -> bytes:
     raw = _hex_bytes(value, what)
     if len(raw) != 32:
-        raise RefusedToSign(f"{what} is not 32 bytes")
+        raise RefusedToSign(_("{what} is not 32 bytes").format(what=what))
     return raw
 
 
 def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chain_id: int, payments_contract: str, now: int | None = None) -> dict[str, Any]:
     """Raise :class:`RefusedToSign` unless ``typed`` confirms exactly ``claim`` (as the wallet fetched it) for this
     wallet, on this chain's HealthCardPayments contract, with a short deadline; return the normalized message."""
-    from ledger.payments import CONFIRM_CLAIM_TYPES, code32  # late: only this command needs the payments vocabulary
+    from ledger.payments import (  # late: only this command needs the payments vocabulary
+        CONFIRM_CLAIM_TYPES,
+        code32,
+    )
 
     got = _checked_message(typed, "ConfirmClaim", CONFIRM_CLAIM_TYPES["ConfirmClaim"], chain_id, payments_contract, "HealthCardPayments")
     _check_patient(got, patient)
     try:
         wanted = {
-            "claimId": _uint(claim.get("claim_id"), "the claim's id"), "provider": _address(claim.get("provider"), "the claim's provider"),
-            "recordId": _bytes32(claim.get("record_id"), "the claim's evidence record"), "packageCode": code32(str(claim.get("package_code"))),
-            "amount": _uint(claim.get("amount"), "the claim's amount"),
+            "claimId": _uint(claim.get("claim_id"), _("the claim's id")), "provider": _address(claim.get("provider"), _("the claim's provider")),
+            "recordId": _bytes32(claim.get("record_id"), _("the claim's evidence record")), "packageCode": code32(str(claim.get("package_code"))),
+            "amount": _uint(claim.get("amount"), _("the claim's amount")),
         }
     except ValueError as exc:
-        raise RefusedToSign(f"the claim the API showed is malformed ({exc})") from None
+        raise RefusedToSign(_("the claim the API showed is malformed ({error})").format(error=exc)) from None
     for name, want in wanted.items():
         if got[name] != want:
             shown = _show(got[name]) if name != "packageCode" else got[name].rstrip(b"\x00").decode("ascii", "replace")
             expected = _show(want) if name != "packageCode" else str(claim.get("package_code"))
-            raise RefusedToSign(f"message {name} is {shown} but the claim you are confirming has {expected}")
+            raise RefusedToSign(_("message {field} is {got} but the claim you are confirming has {wanted}").format(field=name, got=shown, wanted=expected))
     _check_deadline(got["deadline"], now)
     return got
 
@@ -287,12 +307,14 @@ def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chai
 def check_request_erasure(typed: Any, *, patient: str, record_id: str, chain_id: int, record_registry: str, now: int | None = None) -> dict[str, Any]:
     """Raise :class:`RefusedToSign` unless ``typed`` erases exactly ``record_id`` of this wallet's patient, on this
     chain's RecordRegistry, with a short deadline; return the normalized message."""
-    from ledger.records import REQUEST_ERASURE_TYPES  # late: only this command needs the record vocabulary
+    from ledger.records import (
+        REQUEST_ERASURE_TYPES,  # late: only this command needs the record vocabulary
+    )
 
     got = _checked_message(typed, "RequestErasure", REQUEST_ERASURE_TYPES["RequestErasure"], chain_id, record_registry, "RecordRegistry")
     _check_patient(got, patient)
-    wanted = _bytes32(record_id, "the record id you gave")
+    wanted = _bytes32(record_id, _("the record id you gave"))
     if got["recordId"] != wanted:
-        raise RefusedToSign(f"message recordId is {_show(got['recordId'])} but you asked to erase {_show(wanted)}")
+        raise RefusedToSign(_("message recordId is {got} but you asked to erase {wanted}").format(got=_show(got["recordId"]), wanted=_show(wanted)))
     _check_deadline(got["deadline"], now)
     return got

@@ -11,7 +11,7 @@ from api.auth.callers import Caller, patient_or_scopes
 from api.problems import problem_responses
 from api.routers.deps import services
 from api.services import Services
-from api.types import ADDRESS_PATTERN, hex32, path_address
+from api.types import ADDRESS_PATTERN, ADDRESS_RULES, hex32, path_address
 from ledger.care_flows import care_accesses_of
 from ledger.vocabulary import purpose_names
 
@@ -35,7 +35,7 @@ class AccessEntry(BaseModel):
     "/patients/{address}/access-log", response_model=list[AccessEntry], summary="Who read the patient's records, when and why (patient self, or scope audit)",
     responses=problem_responses(401, 403, 422, 502, 503),
 )
-def access_log(address: Annotated[str, Path(pattern=ADDRESS_PATTERN)], _: Caller = Depends(patient_or_scopes("audit")), svc: Services = Depends(services)) -> list[AccessEntry]:
+def access_log(address: Annotated[str, Path(pattern=ADDRESS_PATTERN, json_schema_extra=ADDRESS_RULES)], _: Caller = Depends(patient_or_scopes("audit")), svc: Services = Depends(services)) -> list[AccessEntry]:
     patient = path_address(address)
     consented = [
         AccessEntry(

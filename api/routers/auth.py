@@ -17,6 +17,7 @@ from api.problems import problem_responses, unauthorized
 from api.routers.deps import services
 from api.services import Services
 from api.types import Address, HexBytes
+from i18n import _
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 _NONCE = re.compile(r"^Nonce: ([0-9a-f]{32})$", re.MULTILINE)
@@ -74,15 +75,15 @@ def session(body: SessionRequest, svc: Services = Depends(services)) -> SessionO
     match = _NONCE.search(body.challenge)
     pending = svc.auth.take_challenge(match.group(1)) if match else None
     if pending is None or pending.text != body.challenge or pending.address != body.address:
-        raise unauthorized("unknown or already used challenge for this address; ask for a new one")
+        raise unauthorized(_("unknown or already used challenge for this address; ask for a new one"))
     now = int(time.time())
     if pending.expires_at < now:
-        raise unauthorized("the challenge expired; ask for a new one")
+        raise unauthorized(_("the challenge expired; ask for a new one"))
     try:
         signer = Account.recover_message(encode_defunct(text=body.challenge), signature=bytes.fromhex(body.signature[2:]))
     except Exception:  # noqa: BLE001 - any malformed signature is simply not the patient's
         signer = None
     if signer != body.address:
-        raise unauthorized("the signature does not recover to the address; sign the exact challenge text with that address's key")
+        raise unauthorized(_("the signature does not recover to the address; sign the exact challenge text with that address's key"))
     expires_at = now + svc.settings.patient_token_ttl_seconds
     return SessionOut(token=svc.auth.create_session(body.address, expires_at), expires_at=expires_at, address=body.address)

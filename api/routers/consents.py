@@ -16,8 +16,9 @@ from api.relaying import ReceiptRecorder
 from api.routers.deps import services
 from api.services import Services
 from api.typed_messages import recover_signer, to_json
-from api.types import ADDRESS_PATTERN, Address, HexBytes, path_address
+from api.types import ADDRESS_PATTERN, ADDRESS_RULES, Address, HexBytes, path_address
 from crypto import HpkePublicKey, KeyFormatError
+from i18n import _
 from ledger.consent import UINT40_MAX, ConsentTerms
 from ledger.eip712 import TypedMessage
 from ledger.vocabulary import Category, Purpose, parse_categories, parse_purposes
@@ -28,11 +29,11 @@ router = APIRouter(prefix="/v1", tags=["consents"])
 class FhirJSONResponse(JSONResponse):
     media_type = "application/fhir+json"
 
-CategoryName = Literal["LAB", "IMAGING", "ECG", "PRESCRIPTION", "NOTES", "DISCHARGE", "SUMMARY", "ALLERGIES", "MEDICATIONS", "IMMUNIZATIONS", "REFERRAL", "DISPENSE"]
+CategoryName = Literal["LAB", "IMAGING", "ECG", "PRESCRIPTION", "NOTES", "DISCHARGE", "SUMMARY", "ALLERGIES", "MEDICATIONS", "IMMUNIZATIONS", "REFERRAL", "DISPENSE", "PROCEDURES", "DEMOGRAPHICS"]
 PurposeName = Literal["TREATMENT", "PAYMENT", "RESEARCH", "PUBLIC_HEALTH", "EMERGENCY"]
 assert set(CategoryName.__args__) == {c.name for c in Category} and set(PurposeName.__args__) == {p.name for p in Purpose}  # type: ignore[attr-defined]
 Uint40 = Annotated[int, Field(ge=0, le=UINT40_MAX)]
-PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="0x address")]
+PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, json_schema_extra=ADDRESS_RULES)]
 
 
 # --- request / response models -----------------------------------------------------------------------
@@ -119,7 +120,7 @@ class ConsentOut(BaseModel):
 # --- helpers -------------------------------------------------------------------------------------------
 def _require_acting_patient(caller: Caller, allowed: set[str]) -> None:
     if caller.is_patient and caller.address not in allowed:
-        raise forbidden("a patient token may only prepare or relay messages for its own address (as patient or as that patient's delegate)")
+        raise forbidden(_("a patient token may only prepare or relay messages for its own address (as patient or as that patient's delegate)"))
 
 
 def _build(svc: Services, body: PrepareGrant | PrepareRevoke | PrepareRegister | PrepareDelegate, deadline: int) -> tuple[TypedMessage, str | None]:
@@ -128,24 +129,24 @@ def _build(svc: Services, body: PrepareGrant | PrepareRevoke | PrepareRegister |
         try:
             key = HpkePublicKey.from_hex(body.hpke_public_key).to_bytes()
         except KeyFormatError as exc:
-            raise invalid(f"hpke_public_key: {exc}") from None
+            raise invalid(_("hpke_public_key: {exc}").format(exc=exc)) from None
         return ledger.register_message(body.patient, key, deadline), None
     if isinstance(body, PrepareDelegate):
         if body.delegate == body.patient:
-            raise invalid("a patient cannot be their own delegate")
+            raise invalid(_("a patient cannot be their own delegate"))
         if body.delegate is None and ledger.delegate_of(body.patient) is None:
-            raise conflict("no-delegate", "No delegate", f"patient {body.patient} has no delegate to remove")
+            raise conflict("no-delegate", _("No delegate"), _("patient {patient} has no delegate to remove").format(patient=body.patient))
         return ledger.delegate_message(body.patient, body.delegate, deadline), None
     signer = body.signer if body.signer and body.signer != body.patient else None
     if signer is not None and signer != ledger.delegate_of(body.patient):
-        raise invalid(f"signer {signer} is not the current delegate of patient {body.patient}")
+        raise invalid(_("signer {signer} is not the current delegate of patient {patient}").format(signer=signer, patient=body.patient))
     if isinstance(body, PrepareRevoke):
         if ledger.consent(body.patient, body.grantee).status != "ACTIVE":
-            raise conflict("no-active-consent", "No active consent", f"patient {body.patient} has no active consent for {body.grantee} to revoke")
+            raise conflict("no-active-consent", _("No active consent"), _("patient {patient} has no active consent for {grantee} to revoke").format(patient=body.patient, grantee=body.grantee))
         return ledger.revoke_message(body.patient, body.grantee, deadline, signer=signer), signer
     grantee = svc.member(body.grantee)
     if grantee is None or not grantee.active:
-        raise invalid(f"grantee {body.grantee} is not an active consortium member")
+        raise invalid(_("grantee {grantee} is not an active consortium member").format(grantee=body.grantee))
     terms = ConsentTerms(
         grantee=body.grantee, categories=parse_categories(list(body.categories)), purposes=parse_purposes(list(body.purposes)),
         valid_from=body.valid_from, valid_until=body.valid_until, data_from=body.data_from or 0, data_until=body.data_until or 0,
@@ -178,14 +179,14 @@ def relay(body: RelayRequest, caller: Caller = Depends(patient_or_scopes("relay"
     kind = message.primary_type
     if signer not in allowed:
         svc.metrics.relays.labels(kind, "bad_signature").inc()
-        raise invalid(f"the signature recovers to {signer}, which is neither the patient nor its delegate; nothing was sent")
+        raise invalid(_("the signature recovers to {signer}, which is neither the patient nor its delegate; nothing was sent").format(signer=signer))
     if message.message["deadline"] < svc.chain_time():
         svc.metrics.relays.labels(kind, "expired").inc()
-        raise invalid("the signed message's deadline has passed; prepare and sign it again")
+        raise invalid(_("the signed message's deadline has passed; prepare and sign it again"))
     current = ledger.nonce(signer)
     if message.message["nonce"] != current:
         svc.metrics.relays.labels(kind, "stale_nonce").inc()
-        raise conflict("stale-nonce", "Message already used or out of date", f"the message carries nonce {message.message['nonce']} but {signer}'s next nonce is {current}; prepare and sign it again")
+        raise conflict("stale-nonce", _("Message already used or out of date"), _("the message carries nonce {nonce} but {signer}'s next nonce is {current}; prepare and sign it again").format(nonce=message.message['nonce'], signer=signer, current=current))
     recorder = ReceiptRecorder(svc.sender)
     try:
         consent_id = ledger.relay(recorder, message, bytes.fromhex(body.signature[2:]))  # type: ignore[arg-type]
@@ -208,7 +209,7 @@ def _granted_logs(svc: Services, patient: str, grantee: str | None = None) -> li
     "/patients/{address}/consents", response_model=list[ConsentOut], summary="A patient's consents as the ledger holds them (patient self, or scope read / audit)",
     responses=problem_responses(401, 403, 422, 502, 503),
 )
-def list_consents(address: PathAddress, _: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> list[ConsentOut]:
+def list_consents(address: PathAddress, _caller: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> list[ConsentOut]:
     patient = path_address(address)
     grantees = list(dict.fromkeys(event.args["grantee"] for event in _granted_logs(svc, patient)))
     out: list[ConsentOut] = []
@@ -223,11 +224,11 @@ def list_consents(address: PathAddress, _: Caller = Depends(patient_or_scopes("r
     "/patients/{address}/consents/{grantee}/fhir", summary="One consent as a FHIR R4 Consent resource (patient self, or scope read / audit)",
     response_model=FhirConsentOut, response_class=FhirJSONResponse, responses={200: {"description": "FHIR R4 Consent"}, **problem_responses(401, 403, 404, 422, 502, 503)},
 )
-def consent_fhir(address: PathAddress, grantee: PathAddress, _: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> JSONResponse:
+def consent_fhir(address: PathAddress, grantee: PathAddress, _caller: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> JSONResponse:
     patient, grantee = path_address(address), path_address(grantee, "grantee")
     consent = svc.consents.consent(patient, grantee)
     if consent.status == "NONE":
-        raise not_found(f"patient {patient} never granted consent to {grantee}")
+        raise not_found(_("patient {patient} never granted consent to {grantee}").format(patient=patient, grantee=grantee))
     logs = _granted_logs(svc, patient, grantee)
     granted_at = svc.block_timestamp(logs[-1].block_number) if logs else None
     consent_id = bytes(svc.consents.contract.functions.currentConsentId(patient, grantee).call())

@@ -8,7 +8,6 @@ the canonical RequestErasure struct, and it is rebuilt from those before the sig
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -16,17 +15,19 @@ from pydantic import BaseModel, Field
 
 from api.auth.callers import Caller, patient_only
 from api.problems import conflict, forbidden, invalid, not_found, problem_responses
-from records.errors import RecordError
 from api.relaying import ReceiptRecorder
 from api.routers.consents import TypedData
 from api.routers.deps import services
 from api.services import Services
 from api.typed_messages import parse_typed, recover_signer, to_json
 from api.types import RECORD_ID_PATTERN, HexBytes, hex32, record_id_bytes
+from i18n import _
+from i18n.formatting import datetime_text
 from ledger.eip712 import Domain, TypedMessage
 from ledger.records import REQUEST_ERASURE_TYPES, Anchor, RecordState
 from ledger.vocabulary import Category
 from network.ipfs_client import IpfsError
+from records.errors import RecordError
 
 router = APIRouter(prefix="/v1", tags=["records"])
 PathRecordId = Annotated[str, Path(pattern=RECORD_ID_PATTERN, description="0x + 64 hex digits")]
@@ -60,11 +61,11 @@ def _own_record(svc: Services, record_id: str, caller: Caller) -> tuple[bytes, R
     state = svc.records.state(rid)
     anchor = svc.records.find_anchor(rid) if state is not None else None
     if state is None or anchor is None:
-        raise not_found(f"no record {record_id} is anchored on chain")
+        raise not_found(_("no record {record_id} is anchored on chain").format(record_id=record_id))
     if state.patient != caller.address:
-        raise forbidden("only the record's own patient may request its erasure")
+        raise forbidden(_("only the record's own patient may request its erasure"))
     if state.erased:
-        raise conflict("record-already-erased", "Record already erased", f"record {record_id} is already erased")
+        raise conflict("record-already-erased", _("Record already erased"), _("record {record_id} is already erased").format(record_id=record_id))
     return rid, state, anchor
 
 
@@ -76,14 +77,13 @@ def parse_erasure(typed_data: Mapping[str, Any], domain: Domain) -> TypedMessage
 def _summary(svc: Services, message: TypedMessage, anchor: Anchor) -> str:
     m = message.message
     author = svc.member_name(anchor.author)
-    by = f"{author} ({anchor.author})" if author else anchor.author
-    until = datetime.fromtimestamp(m["deadline"], UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"You ({m['patient']}) ask that your {Category(anchor.category).name} record {hex32(anchor.record_id)}, written by {by} "
-        f"(anchored in block {anchor.block_number}), be erased: the ledger marks it erased, institutions unpin its encrypted payload "
-        f"and drop their keys, and nobody can read it again. This cannot be undone. "
-        f"This signature can be used once (nonce {m['nonce']}) until {until}."
-    )
+    by = _("{name} ({address})").format(name=author, address=anchor.author) if author else anchor.author
+    return _(
+        "You ({patient}) ask that your {category} record {record}, written by {author} (anchored in block {block}), be erased: "
+        "the ledger marks it erased, institutions unpin its encrypted payload and drop their keys, and nobody can read it again. "
+        "This cannot be undone. This signature can be used once (nonce {nonce}) until {time}."
+    ).format(patient=m["patient"], category=Category(anchor.category).name, record=hex32(anchor.record_id), author=by, block=anchor.block_number,
+             nonce=m["nonce"], time=datetime_text(m["deadline"]))
 
 
 # --- routes ---------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def _summary(svc: Services, message: TypedMessage, anchor: Anchor) -> str:
     summary="Build the RequestErasure message the record's patient signs (the record's patient only)", responses=RESPONSES,
 )
 def prepare_erasure(record_id: PathRecordId, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> ErasurePrepareOut:
-    rid, _, anchor = _own_record(svc, record_id, caller)
+    rid, _state, anchor = _own_record(svc, record_id, caller)
     assert caller.address is not None
     message = svc.records.erasure_message(caller.address, rid, svc.chain_time() + svc.settings.consent_deadline_seconds)
     return ErasurePrepareOut(typed_data=TypedData.model_validate(to_json(message.full())), summary=_summary(svc, message, anchor))
@@ -103,22 +103,22 @@ def prepare_erasure(record_id: PathRecordId, caller: Caller = Depends(patient_on
     summary="Relay the patient's signed RequestErasure, then shred this institution's copy (the record's patient only)", responses=RESPONSES,
 )
 def relay_erasure(record_id: PathRecordId, body: ErasureIn, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> ErasureOut:
-    rid, state, _ = _own_record(svc, record_id, caller)
+    rid, state, _anchor = _own_record(svc, record_id, caller)
     message = parse_erasure(body.typed_data, svc.records.domain)
     m = message.message
     if m["recordId"] != rid or m["patient"] != state.patient:
-        raise invalid(f"the signed message is not the erasure of record {record_id} by its patient {state.patient}; nothing was sent")
+        raise invalid(_("the signed message is not the erasure of record {record_id} by its patient {patient}; nothing was sent").format(record_id=record_id, patient=state.patient))
     signer = recover_signer(message, body.signature)
     if signer != state.patient:
         svc.metrics.relays.labels(PRIMARY, "bad_signature").inc()
-        raise invalid(f"the signature recovers to {signer}, not the record's patient {state.patient}; nothing was sent")
+        raise invalid(_("the signature recovers to {signer}, not the record's patient {patient}; nothing was sent").format(signer=signer, patient=state.patient))
     if m["deadline"] < svc.chain_time():
         svc.metrics.relays.labels(PRIMARY, "expired").inc()
-        raise invalid("the signed message's deadline has passed; prepare and sign it again")
+        raise invalid(_("the signed message's deadline has passed; prepare and sign it again"))
     current = svc.records.nonce(signer)
     if m["nonce"] != current:
         svc.metrics.relays.labels(PRIMARY, "stale_nonce").inc()
-        raise conflict("stale-nonce", "Message already used or out of date", f"the message carries nonce {m['nonce']} but {signer}'s next nonce is {current}; prepare and sign it again")
+        raise conflict("stale-nonce", _("Message already used or out of date"), _("the message carries nonce {nonce} but {signer}'s next nonce is {current}; prepare and sign it again").format(nonce=m['nonce'], signer=signer, current=current))
     recorder = ReceiptRecorder(svc.sender)
     try:
         svc.records.relay_erasure(recorder, message, bytes.fromhex(body.signature[2:]))  # type: ignore[arg-type]
@@ -133,5 +133,5 @@ def relay_erasure(record_id: PathRecordId, body: ErasureIn, caller: Caller = Dep
         svc.record_service.purge(rid)
         out.purged = True
     except (IpfsError, RecordError) as exc:
-        out.purge_detail = f"the local copy was not purged yet ({exc}); reads already refuse the record"
+        out.purge_detail = _("the local copy was not purged yet ({reason}); reads already refuse the record").format(reason=exc)
     return out

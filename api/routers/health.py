@@ -11,6 +11,7 @@ from api.auth.callers import Caller, require_scopes
 from api.problems import ProblemError, problem_responses
 from api.routers.deps import services
 from api.services import Services
+from i18n import _
 
 router = APIRouter(tags=["health"])
 
@@ -55,7 +56,7 @@ def ready(svc: Services = Depends(services)) -> Ready:
             checks["membership"] = Check(ok=False, detail=f"registry read failed: {exc}"[:300])
     if not all(check.ok for check in checks.values()) or len(checks) < 3:
         failing = ", ".join(name for name, check in checks.items() if not check.ok) or "membership"
-        raise ProblemError(503, "not-ready", "Not ready", f"not ready: {failing}", headers={"Retry-After": "5"}, checks={k: v.model_dump() for k, v in checks.items()})
+        raise ProblemError(503, "not-ready", _("Not ready"), _("not ready: {failing}").format(failing=failing), headers={"Retry-After": "5"}, checks={k: v.model_dump() for k, v in checks.items()})
     return Ready(checks=checks)
 
 

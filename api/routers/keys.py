@@ -8,13 +8,14 @@ from pydantic import BaseModel, Field
 
 from api.auth.callers import Caller, patient_only
 from api.problems import forbidden, invalid, problem_responses
-from records import KeyShare, KeyShareBundle
-from records.key_release import MAX_RECORDS, KeyRelease
-from records.reading import locate
 from api.routers.deps import services
 from api.services import Services
 from api.types import Address, HexBytes, RecordIdHex, record_id_bytes
+from i18n import _
 from ledger.care_flows import CareFlowName
+from records import KeyShare, KeyShareBundle
+from records.key_release import MAX_RECORDS, KeyRelease
+from records.reading import locate
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 MAX_SHARES = 1000
@@ -32,15 +33,15 @@ class SharesOut(BaseModel):
 @router.post("/shares", response_model=SharesOut, summary="Store key wraps the patient made for this institution (patient only)", responses=problem_responses(401, 403, 404, 410, 413, 422, 502, 503))
 def store_shares(body: SharesIn, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> SharesOut:
     if body.grantee != svc.address:
-        raise invalid(f"this institution is {svc.address}; it only stores key wraps made for itself, not for {body.grantee}")
+        raise invalid(_("this institution is {address}; it only stores key wraps made for itself, not for {grantee}").format(address=svc.address, grantee=body.grantee))
     service = svc.record_service
     shares: list[KeyShare] = []
     for record_id, wrap in body.wraps.items():
         rid = record_id_bytes(record_id)
         state, anchor = locate(service.clients, rid)
         if state.patient != caller.address:
-            raise forbidden(f"record {record_id} is not a record of {caller.address}; a patient shares only their own records' keys")
-        obj, _ = service.clients.objects.fetch(anchor)  # the version the wrap must be bound to
+            raise forbidden(_("record {record_id} is not a record of {address}; a patient shares only their own records' keys").format(record_id=record_id, address=caller.address))
+        obj, _payload = service.clients.objects.fetch(anchor)  # the version the wrap must be bound to
         shares.append(KeyShare(record_id=rid, version=obj.version, wrap=bytes.fromhex(wrap[2:])))
     assert caller.address is not None
     return SharesOut(stored=service.ingest(KeyShareBundle(patient=caller.address, grantee=svc.address, shares=shares)))

@@ -9,6 +9,7 @@ from api.auth.callers import Caller, any_caller
 from api.problems import problem_responses
 from api.routers.deps import services
 from api.services import Services
+from ledger.care_flows import care_flow_contracts
 
 router = APIRouter(prefix="/v1", tags=["network"])
 CONTRACTS = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments")
@@ -43,7 +44,11 @@ def network(_: Caller = Depends(any_caller()), svc: Services = Depends(services)
     return NetworkOut(
         chain_id=ledger.deployments.chain_id,
         institution=Institution(address=svc.address, name=member.name if member else None, country=member.country if member else None),
-        contracts={name: ledger.deployments.address_of(name) for name in CONTRACTS},
+        contracts={
+            **{name: ledger.deployments.address_of(name) for name in CONTRACTS},
+            # the care flows' contracts, where deployed: their EIP-712 domains too are checked against these
+            **{name: ledger.deployments.address_of(name) for name in care_flow_contracts() if name in ledger.deployments.contracts},
+        },
     )
 
 

@@ -59,8 +59,9 @@ from api.relaying import ReceiptRecorder
 from api.routers.deps import services
 from api.services import Services
 from api.typed_messages import recover_signer, to_json
-from api.types import ADDRESS_PATTERN, path_address, record_id_bytes
+from api.types import ADDRESS_PATTERN, ADDRESS_RULES, path_address, record_id_bytes
 from api.upstream_errors import revert_problem
+from i18n import _
 from ledger.errors import ContractRevert
 from ledger.payments import (
     Card,
@@ -76,7 +77,7 @@ from ledger.payments import (
 router = APIRouter(prefix="/v1", tags=["payments"])
 T = TypeVar("T")
 
-PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="0x address")]
+PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, json_schema_extra=ADDRESS_RULES)]
 ProgrammeId = Annotated[int, Path(ge=1, le=2**32 - 1)]
 Id64 = Annotated[int, Path(ge=1, le=2**64 - 1)]
 
@@ -107,7 +108,7 @@ def _refusal(exc: ContractRevert, me: str) -> ProblemError:
         mine = named.lower() == me.lower()
         problem.status = 403 if mine else 409
         if mine:
-            problem.detail = f"this institution ({me}) may not do this: {exc}"
+            problem.detail = _("this institution ({address}) may not do this: {reason}").format(address=me, reason=exc)
     elif exc.name in _UNKNOWN_REVERTS:
         problem.status, problem.slug, problem.title = 404, "not-found", "Not found"
     elif exc.name in _INPUT_REVERTS:
@@ -134,21 +135,21 @@ def _act(svc: Services, action: Callable[[], T]) -> T:
 def _programme(pay: HealthCardPayments, programme_id: int) -> Programme:
     found = pay.programme(programme_id)
     if found is None:
-        raise not_found(f"there is no programme {programme_id}")
+        raise not_found(_("there is no programme {programme_id}").format(programme_id=programme_id))
     return found
 
 
 def _card(pay: HealthCardPayments, card_id: int) -> Card:
     found = pay.card(card_id)
     if found is None:
-        raise not_found(f"there is no card {card_id}")
+        raise not_found(_("there is no card {card_id}").format(card_id=card_id))
     return found
 
 
 def _claim(pay: HealthCardPayments, claim_id: int) -> Claim:
     found = pay.claim(claim_id)
     if found is None:
-        raise not_found(f"there is no claim {claim_id}")
+        raise not_found(_("there is no claim {claim_id}").format(claim_id=claim_id))
     return found
 
 
@@ -180,7 +181,7 @@ def _claim_out(svc: Services, pay: HealthCardPayments, claim: Claim) -> ClaimOut
 def _pre_auth_out(pay: HealthCardPayments, pre_auth_id: int, auto_approved: bool = False) -> PreAuthOut:
     found = pay.pre_auth(pre_auth_id)
     if found is None:
-        raise not_found(f"there is no pre-authorisation {pre_auth_id}")
+        raise not_found(_("there is no pre-authorisation {pre_auth_id}").format(pre_auth_id=pre_auth_id))
     return PreAuthOut(auto_approved=auto_approved, **found.model_dump())
 
 
@@ -192,7 +193,7 @@ def _acting_for(svc: Services, patient: str) -> set[str]:
 
 def _require_patient_party(caller: Caller, svc: Services, patient: str, what: str) -> None:
     if caller.is_patient and caller.address not in _acting_for(svc, patient):
-        raise forbidden(f"a patient token only reaches the patient's own {what} (or those of the patient it is delegate for)")
+        raise forbidden(_("a patient token only reaches the patient's own {what} (or those of the patient it is delegate for)").format(what=what))
 
 
 def _cards_of(pay: HealthCardPayments, patient: str) -> list[Card]:
@@ -363,9 +364,9 @@ def reject_claim(claim_id: Id64, body: RejectIn, _: Caller = Depends(require_sco
 
 def _open_claim(claim: Claim) -> None:
     if claim.status != ClaimStatus.SUBMITTED.name:
-        raise conflict("claim-closed", "Claim no longer open", f"claim {claim.claim_id} is {claim.status.lower()}; only submitted claims can be confirmed")
+        raise conflict("claim-closed", _("Claim no longer open"), _("claim {claim_id} is {status}; only submitted claims can be confirmed").format(claim_id=claim.claim_id, status=claim.status.lower()))
     if claim.confirmed:
-        raise conflict("claim-already-confirmed", "Claim already confirmed", f"claim {claim.claim_id} is already confirmed")
+        raise conflict("claim-already-confirmed", _("Claim already confirmed"), _("claim {claim_id} is already confirmed").format(claim_id=claim.claim_id))
 
 
 @router.post(
@@ -381,9 +382,9 @@ def prepare_confirmation(
     _require_patient_party(caller, svc, patient, "claims")
     signer = (body.signer if body else None) or (caller.address if caller.is_patient else None) or patient
     if caller.is_patient and signer != caller.address:
-        raise forbidden("a patient session prepares messages for its own signature only")
+        raise forbidden(_("a patient session prepares messages for its own signature only"))
     if signer not in _acting_for(svc, patient):
-        raise invalid(f"signer {signer} is neither the patient {patient} nor the patient's delegate")
+        raise invalid(_("signer {signer} is neither the patient {patient} nor the patient's delegate").format(signer=signer, patient=patient))
     _open_claim(claim)
     out = _claim_out(svc, pay, claim)
     message = pay.confirmation_message(claim_id, svc.chain_time() + svc.settings.consent_deadline_seconds, signer=signer)
@@ -407,19 +408,19 @@ def relay_confirmation(
     terms = {"claimId": claim_id, "patient": patient, "provider": claim.provider, "recordId": claim.record_id, "amount": claim.amount}
     wrong = [name for name, value in terms.items() if m[name] != value] + ([] if code_text(m["packageCode"]) == claim.package_code else ["packageCode"])
     if wrong:
-        raise invalid(f"the signed message does not match claim {claim_id} as the ledger holds it ({', '.join(wrong)}); nothing was sent")
+        raise invalid(_("the signed message does not match claim {claim_id} as the ledger holds it ({fields}); nothing was sent").format(claim_id=claim_id, fields=', '.join(wrong)))
     signer = recover_signer(message, body.signature)
     if signer not in allowed:
         svc.metrics.relays.labels("ConfirmClaim", "bad_signature").inc()
-        raise invalid(f"the signature recovers to {signer}, which is neither the patient nor its delegate; nothing was sent")
+        raise invalid(_("the signature recovers to {signer}, which is neither the patient nor its delegate; nothing was sent").format(signer=signer))
     _open_claim(claim)
     if m["deadline"] < svc.chain_time():
         svc.metrics.relays.labels("ConfirmClaim", "expired").inc()
-        raise invalid("the signed message's deadline has passed; prepare and sign it again")
+        raise invalid(_("the signed message's deadline has passed; prepare and sign it again"))
     current = pay.nonce(signer)
     if m["nonce"] != current:
         svc.metrics.relays.labels("ConfirmClaim", "stale_nonce").inc()
-        raise conflict("stale-nonce", "Message already used or out of date", f"the message carries nonce {m['nonce']} but {signer}'s next nonce is {current}; prepare and sign it again")
+        raise conflict("stale-nonce", _("Message already used or out of date"), _("the message carries nonce {nonce} but {signer}'s next nonce is {current}; prepare and sign it again").format(nonce=m['nonce'], signer=signer, current=current))
     recorder = ReceiptRecorder(svc.sender)
     try:
         _act(svc, lambda: pay.relay_confirmation(recorder, message, bytes.fromhex(body.signature[2:])))  # type: ignore[arg-type]

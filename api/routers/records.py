@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
@@ -12,27 +13,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.callers import Caller, patient_only, patient_or_scopes, require_scopes
 from api.problems import ProblemError, forbidden, invalid, not_found, problem_responses
-from records import fhir
-from records.categories import category_of
-from records.cid import cid_to_text, payload_cid
 from api.routers.deps import services
 from api.services import Services
 from api.types import (
     ADDRESS_PATTERN,
+    ADDRESS_RULES,
     RECORD_ID_PATTERN,
     RecordIdHex,
     hex32,
     path_address,
     record_id_bytes,
 )
+from i18n import _
 from ledger.care_flows import CareFlowName
 from ledger.merkle import batch_leaf, verify
 from ledger.records import Anchor, RecordState
 from ledger.vocabulary import Category, Purpose
 from network.ipfs_client import IpfsNotFound
+from records import fhir
+from records.categories import SUPPORTED_TYPES, category_of
+from records.cid import cid_to_text, payload_cid
+from records.errors import InvalidResourceError, RecordError
 
 router = APIRouter(prefix="/v1", tags=["records"])
-PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="the patient's 0x address")]
+PathAddress = Annotated[str, Path(pattern=ADDRESS_PATTERN, json_schema_extra=ADDRESS_RULES)]
 PathRecordId = Annotated[str, Path(pattern=RECORD_ID_PATTERN, description="0x + 64 hex digits")]
 PurposeName = Literal["TREATMENT", "PAYMENT", "RESEARCH", "PUBLIC_HEALTH", "EMERGENCY"]
 FHIR_JSON = "application/fhir+json"
@@ -46,7 +50,7 @@ class FhirResource(BaseModel):
     """Any FHIR R4 resource (validated server-side with the R4B models), or a Bundle of them."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
-    resourceType: str = Field(min_length=1, examples=["Observation", "Bundle"])
+    resourceType: str = Field(min_length=1, examples=["Observation", "Bundle"], json_schema_extra={"enum": [*SUPPORTED_TYPES, "Bundle"]})
 
 
 class UploadedRecord(BaseModel):
@@ -109,11 +113,22 @@ def _entries(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources to store: the resource itself, or every entry of a Bundle; all validated before any is stored."""
     if resource.get("resourceType") != "Bundle":
         return [resource]
-    fhir.validate(resource, 64 * 1024 * 1024)  # the Bundle itself must be valid FHIR
     entries = [entry.get("resource") for entry in resource.get("entry", []) if isinstance(entry, dict)]
     if not entries or any(not isinstance(entry, dict) for entry in entries):
-        raise invalid("a Bundle must carry at least one entry, each with a resource")
+        raise invalid(_("a Bundle must carry at least one entry, each with a resource"))
     return entries  # type: ignore[return-value]
+
+
+def _entry_refused(index: int, entry: dict[str, Any], exc: RecordError) -> RecordError:
+    """The same refusal (same problem type), saying which entry: its index, resourceType and id, and the reason."""
+    kind, rid = entry.get("resourceType"), entry.get("id")
+    named = _("Bundle entry {index} ({kind}{rid}) was refused, so nothing was stored: {reason}").format(
+        index=index, kind=kind if isinstance(kind, str) else "?", rid=f"/{rid}" if isinstance(rid, str) else "", reason=exc
+    )
+    if isinstance(exc, InvalidResourceError):
+        where = f"entry[{index}].resource"
+        return InvalidResourceError(named, [replace(issue, field=f"{where}.{issue.field}" if issue.field else where) for issue in exc.issues])
+    return type(exc)(named)
 
 
 @router.post(
@@ -123,15 +138,19 @@ def _entries(resource: dict[str, Any]) -> list[dict[str, Any]]:
     openapi_extra={"requestBody": {"required": True, "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/FhirResource"}}, "application/json": {"schema": {"$ref": "#/components/schemas/FhirResource"}}}}},
 )
 def upload(
-    address: PathAddress, response: Response, resource: FhirResource = Body(), _: Caller = Depends(require_scopes("write")), svc: Services = Depends(services),
+    address: PathAddress, response: Response, resource: FhirResource = Body(), _caller: Caller = Depends(require_scopes("write")), svc: Services = Depends(services),
 ) -> list[UploadedRecord]:
     patient = path_address(address)
     service = svc.record_service
     entries = _entries(resource.model_dump())
-    if len(entries) > 1:  # refuse a whole Bundle before any entry is stored (put validates a single resource itself)
-        for entry in entries:
-            _, canonical, _ = fhir.validate(entry, service.max_resource_bytes)
-            category_of(canonical)
+    if resource.resourceType == "Bundle":  # refuse a whole Bundle before any entry is stored, naming the entry at fault
+        for index, entry in enumerate(entries):
+            try:
+                _kind, canonical, _size = fhir.validate(entry, service.max_resource_bytes)
+                category_of(canonical)
+            except RecordError as exc:
+                raise _entry_refused(index, entry, exc) from None
+        fhir.validate(resource.model_dump(), 64 * 1024 * 1024)  # then the Bundle itself must be valid FHIR
     out: list[UploadedRecord] = []
     timings: dict[str, float] = {}
     for entry in entries:
@@ -203,14 +222,14 @@ async def read_record(
     record_id: PathRecordId, purpose: PurposeName = Query("TREATMENT", description="why the record is read (logged on chain)"),
     flow: CareFlowName | None = Query(None, description="read under a care flow instead of a consent: `case`, `emergency` or `prescription` (with `ref`); the purpose is the flow's"),
     ref: RecordIdHex | None = Query(None, description="the case, break-glass or prescription id (0x + 64 hex), with `flow`"),
-    _: Caller = Depends(require_scopes("read")), svc: Services = Depends(services),
+    _caller: Caller = Depends(require_scopes("read")), svc: Services = Depends(services),
 ) -> FhirJSONResponse:
     # Async so that reads waiting for their access-log batch hold no worker thread: the reads of a busy moment
     # share one transaction (group commit) instead of queueing for threads. Blocking steps run in the threadpool.
     # The first use opens the chain and IPFS clients (blocking): in a worker thread, not on the event loop.
     service = svc.record_service if svc.is_open("record_service") else await run_in_threadpool(lambda: svc.record_service)
     if (flow is None) != (ref is None):
-        raise invalid("give both `flow` and `ref` to read under a care flow, or neither")
+        raise invalid(_("give both `flow` and `ref` to read under a care flow, or neither"))
     if flow is not None and ref is not None:
         read = await run_in_threadpool(service.get_under, flow, bytes.fromhex(ref[2:]), record_id_bytes(record_id))
     else:
@@ -229,9 +248,9 @@ def _anchor_for(svc: Services, record_id: str, caller: Caller) -> tuple[Any, Anc
         if anchor is not None and batch is not None:
             state = RecordState(patient=anchor.patient, category=anchor.category, anchored_at=batch[1], erased=svc.records.is_batched_erased(anchor), author=batch[0])
     if state is None or anchor is None:
-        raise not_found(f"no record {record_id} is anchored on chain")
+        raise not_found(_("no record {record_id} is anchored on chain").format(record_id=record_id))
     if caller.is_patient and state.patient != caller.address:
-        raise forbidden("a patient token only gives access to the patient's own records")
+        raise forbidden(_("a patient token only gives access to the patient's own records"))
     return state, anchor
 
 
@@ -283,6 +302,6 @@ def _merkle(svc: Services, anchor: Anchor) -> MerkleInfo | None:
 def sealed_record(record_id: PathRecordId, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> Response:
     state, anchor = _anchor_for(svc, record_id, caller)
     if state.erased:
-        raise ProblemError(410, "record-erased", "Record erased", f"record {record_id} was erased at the patient's request")
-    _, data = svc.record_service.clients.objects.fetch(anchor)
+        raise ProblemError(410, "record-erased", _("Record erased"), _("record {record_id} was erased at the patient's request").format(record_id=record_id))
+    _obj, data = svc.record_service.clients.objects.fetch(anchor)
     return Response(data, media_type="application/octet-stream", headers={"X-Content-SHA256": "0x" + hashlib.sha256(data).hexdigest()})

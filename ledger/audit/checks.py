@@ -16,8 +16,6 @@ from ledger.audit.state import (
     CARD_ACTIVE,
     CLAIM_SUBMITTED,
     CONSENT_ACTIVE,
-    EMERGENCY,
-    EMERGENCY_PURPOSE,
     GOVERNOR,
     PA_APPROVED,
     PA_REQUESTED,
@@ -301,9 +299,9 @@ class EventChecker:
             records.append((rid, record.category, record.anchored_at))
         named = hx(a["consentId"])
         if named == ZERO32:
-            m = self.state.member(reader)
-            if purpose != EMERGENCY_PURPOSE or m is None or not m.has_active_role(EMERGENCY):
-                self._flag("access-consent", f"{what} was logged without a consent, and it is not an EMERGENCY access by an active EMERGENCY member", ",".join(ids))
+            # RecordRegistry logs every read under a consent (EMERGENCY included): emergency reads without one go
+            # through the BreakGlass flow, whose own rules judge them.
+            self._flag("access-consent", f"{what} was logged without a consent; only a break-glass gives emergency reads without one", ",".join(ids))
             return
         c = self._consent_in_force(ev, named, patient, reader, what)
         if c is None:

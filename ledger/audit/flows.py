@@ -5,6 +5,7 @@ Each flow writes one module here (`ledger/audit/flow_<name>.py`) that builds a `
 - fetches the flow contract's events (when the contract is deployed; a chain without it is audited as before),
 - calls `check` on each event before `apply` (the same discipline as `checks.py`: judge against the state before),
 - calls `finish` once at the end block's time (deadlines: overdue reviews, unacknowledged alerts ...),
+- with `--deep`, calls `deep` to re-read the flow's own payloads from IPFS,
 - puts `report(...)` under `report["flows"][name]` and, when given, `html(section)` into the HTML report.
 
 A family's state is one JSON-able dict (`state.flows[name]`), so checkpoints keep it.
@@ -44,6 +45,8 @@ class FlowFamily:
     report: Callable[[FlowState, AuditState], dict[str, Any]]
     finish: Callable[[FlowContext, int], None] = lambda ctx, end_time: None  # noqa: E731 - most flows need none
     html: Callable[[dict[str, Any]], str] | None = None
+    # --deep: re-read the flow's own payloads from IPFS (`cat(cid text) -> bytes`); (rule, explanation, subject) each
+    deep: Callable[[FlowState, Callable[[str], bytes]], list[tuple[str, str, str]]] | None = None
     extra_contracts: tuple[str, ...] = field(default=())  # other deployments whose events the family reads
 
 
@@ -90,6 +93,14 @@ class FlowRouter:
                               lambda rule, text, subject="": found.append(Violation(rule, end_block, "", 0, text, subject)), self._require_member)
             family.finish(ctx, end_time)
         return found
+
+    def deep(self, cat: Callable[[str], bytes], end_block: int) -> list[Violation]:
+        """The families' payload checks (audit --deep), as end-state findings."""
+        return [
+            Violation(rule, end_block, "", 0, text, subject)
+            for family in self.families if family.deep is not None
+            for rule, text, subject in family.deep(self.state.flows.get(family.name, {}), cat)
+        ]
 
     def reports(self) -> dict[str, Any]:
         return {f.name: f.report(self.state.flows.get(f.name, {}), self.state) for f in self.families}

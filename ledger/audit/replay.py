@@ -28,6 +28,7 @@ from ledger.audit.views import compare_with_views
 from ledger.audit.violations import Violation
 from ledger.chain import Ledger
 from ledger.events import DEFAULT_MAX_BLOCK_RANGE
+from network.ipfs_client import IpfsClient
 
 # (phase, done, total): phases "fetch" (blocks), "replay" (events), "views", "deep" (records + batches).
 AuditProgress = Callable[[str, int, int], None]
@@ -130,6 +131,8 @@ def run_audit(ledger: Ledger, options: AuditOptions, progress: AuditProgress | N
         found, deep_figures = verify_payloads(state, str(options.ipfs_url), judge_from=from_block, block=to_block, progress=deep_progress, ipfs_secret=options.ipfs_secret,
                                                 count_orphans=options.from_block is None)
         end_violations += found
+        with IpfsClient(str(options.ipfs_url), secret=options.ipfs_secret) as ipfs:
+            end_violations += flows.deep(ipfs.cat, end_number)
         timings["deep"] = time.perf_counter() - mark
 
     all_violations = sorted(violations + end_violations, key=Violation.sort_key)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.audit.fetch import ChainEvent
-from ledger.audit.state import AuditState, hx
+from ledger.audit.state import EMERGENCY_PURPOSE, AuditState, hx
 
 INSTITUTION_FIGURES = (
     "records_anchored", "record_versions", "batches_anchored", "batched_records", "access_events", "records_read", "emergency_reads",
@@ -75,7 +75,17 @@ class Stats:
         reader, n = a["reader"], len(a["recordIds"])
         self._inst(reader, "access_events")
         self._inst(reader, "records_read", n)
-        if bytes(a["consentId"]) == bytes(32):
+        if a["purpose"] == EMERGENCY_PURPOSE:  # under a consent that covers EMERGENCY
+            self._inst(reader, "emergency_reads", n)
+        self._series("accesses", reader, ev.timestamp, n)
+
+    def _on_CareRecordsAccessed(self, ev: ChainEvent, a: dict[str, Any], state: AuditState) -> None:
+        """Reads a care flow authorised (case, break-glass, prescription): counted with the others; break-glass
+        reads (purpose EMERGENCY) are the emergency reads."""
+        reader, n = a["reader"], len(a["recordIds"])
+        self._inst(reader, "access_events")
+        self._inst(reader, "records_read", n)
+        if a["purpose"] == EMERGENCY_PURPOSE:
             self._inst(reader, "emergency_reads", n)
         self._series("accesses", reader, ev.timestamp, n)
 

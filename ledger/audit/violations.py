@@ -7,7 +7,7 @@ from typing import Any
 
 # Stable rule ids (they appear in reports, so renaming one is a format change) -> what the rule says.
 RULES: dict[str, str] = {
-    "access-consent": "Every logged access was covered, at its block, by the reader's consent from the patient (or the emergency rule).",
+    "access-consent": "Every logged access was covered, at its block, by the reader's consent from the patient (care-flow reads are judged by their flow's rules).",
     "consent-in-force": "No consent was used after it was revoked, replaced or expired, nor before it started.",
     "record-authorship": "Every record was anchored by an active provider holding the patient's consent, or under the patient's upload authorisation.",
     "member-active": "Nothing was done by a suspended or unknown member, nor by a member without the role the action needs.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,17 @@ from network.gateway.policy import params_refusal, refusal_reason
 from network.gateway.upstream import Upstream
 
 MAX_BATCH = 1000
+
+
+class RpcResponse(JSONResponse):
+    """JSON-RPC replies encoded by orjson (receipts and logs are the bulk of what the gateway returns); the
+    standard encoder only for what orjson refuses (integers beyond 64 bits a client may have sent as an id)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
 
 
 class RegistryLocator:
@@ -104,19 +116,48 @@ class Gateway:
         if method == "eth_accounts":
             return {"jsonrpc": "2.0", "id": request_id, "result": []}  # the node holds no client accounts
         registry = self.registry.address()
-        if method in ("eth_sendRawTransaction", "eth_estimateGas", "eth_getTransactionReceipt"):
+        if method == "eth_getTransactionReceipt":
+            # Polled many times per transaction: only a receipt that exists can show an admission, and catching up
+            # after reading it still funds a newly admitted member before its client sees the receipt.
+            reply = await self.upstream.forward(forwarded)
+            if isinstance(reply, dict) and reply.get("result") is not None:
+                await self.funding.catch_up(registry)
+            return reply  # type: ignore[no-any-return]
+        if method == "eth_estimateGas":
             await self.funding.catch_up(registry)
-        if method == "eth_estimateGas" and params and isinstance(params[0], dict):
-            await self.funding.ensure_funded(params[0].get("from"))
+            payer = params[0].get("from") if params and isinstance(params[0], dict) else None
+            await self.funding.ensure_funded(payer)
+            return await self._forward_funded(forwarded, payer)
         if method == "eth_sendRawTransaction":
             tx = decode_raw_transaction(params[0] if len(params) == 1 else None)
-            await check_transaction_allowed(self.upstream, registry, tx)
+            # The membership check and the admission scan are independent reads: one round trip instead of two.
+            for outcome in await asyncio.gather(self.funding.catch_up(registry), check_transaction_allowed(self.upstream, registry, tx), return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
             await self.funding.ensure_funded(tx.sender)
+            reply = await self._forward_funded(forwarded, tx.sender)
+            if isinstance(reply, dict) and "error" not in reply:
+                self.funding.spent(tx.sender, tx.gas_limit * tx.gas_price + tx.value)
+            return reply  # type: ignore[no-any-return]
         return await self.upstream.forward(forwarded)
+
+    async def _forward_funded(self, forwarded: dict[str, Any], payer: object) -> Any:
+        """Forward; if the node refuses for want of funds (the member's balance fell behind the gateway's
+        reckoning, e.g. an operator revert took a top-up back), top the member up from its real balance and
+        forward once more. The node refused the first attempt, so the second cannot execute anything twice."""
+        reply = await self.upstream.forward(forwarded)
+        if _insufficient_funds(reply) and await self.funding.refund(payer):
+            reply = await self.upstream.forward(forwarded)
+        return reply
 
 
 # Methods the gateway must see one at a time: it checks or funds around them (a receipt may show an admission).
 _INSPECTED = frozenset({"eth_sendRawTransaction", "eth_estimateGas", "eth_getTransactionReceipt", "eth_accounts"})
+
+
+def _insufficient_funds(reply: Any) -> bool:
+    error = reply.get("error") if isinstance(reply, dict) else None
+    return isinstance(error, dict) and "insufficient funds" in str(error.get("message", "")).lower()
 
 
 def _is_plain_read(request: Any) -> bool:
@@ -165,9 +206,9 @@ def create_app(upstream_url: str, deployments_file: Path, max_request_bytes: int
                 return JSONResponse(error_response(None, INVALID_REQUEST, f"batch larger than {MAX_BATCH} requests"))
             ids = [item.get("id") for item in payload if isinstance(item, dict)]
             if len(ids) != len(set(map(repr, ids))):  # replies are matched by id; duplicates go one by one
-                return JSONResponse([await gateway.handle(item) for item in payload])
-            return JSONResponse(await gateway.handle_batch(payload))
-        return JSONResponse(await gateway.handle(payload))
+                return RpcResponse([await gateway.handle(item) for item in payload])
+            return RpcResponse(await gateway.handle_batch(payload))
+        return RpcResponse(await gateway.handle(payload))
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "registry": gateway.registry.address()})

@@ -112,10 +112,62 @@ class MemberFunding:
         self._registry: str | None = None
         self._scanned_hash: str | None = None
         self._members: set[str] = set()
+        # A lower bound on each member's balance: the balance last read, less the most every transaction forwarded
+        # since can cost. While it stays above the top-up line no balance needs reading; a rescan (an operator
+        # revert) or the node refusing for want of funds forgets it.
+        self._floor: dict[str, int] = {}
+        self._scan_lock = asyncio.Lock()
+        self._scans_started = 0
+        self._scan_finished: tuple[int, str | None] = (0, None)  # (number of the last scan that completed, its registry)
 
     async def catch_up(self, registry: str | None) -> None:
+        """Scan the blocks since the last scan. Callers that arrive while a scan runs share the next one, which
+        starts after they arrived and so sees at least the head they would have seen: one scan per round trip,
+        however many requests wait for it."""
         if registry is None:
             return
+        arrived = self._scans_started
+        async with self._scan_lock:
+            finished, scanned_registry = self._scan_finished
+            if finished > arrived and scanned_registry == registry:
+                return
+            self._scans_started += 1
+            number = self._scans_started
+            await self._scan(registry)
+            self._scan_finished = (number, registry)
+
+    async def _scan(self, registry: str) -> None:
+        if registry == self._registry and self._scanned_through >= 0:
+            # The usual case, a few blocks since the last scan: head, the last scanned block (was it reverted?) and
+            # the admissions since, in one round trip. The range starts at the scanned block, which always exists
+            # (from the block after it, a node refuses the range while the head has not moved); its logs are
+            # dropped. Logs past the head read here are read again next time (harmless: the set of members and the
+            # balance check absorb repeats).
+            replies = await self._upstream.forward([
+                {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]},
+                {"jsonrpc": "2.0", "id": 2, "method": "eth_getBlockByNumber", "params": [hex(self._scanned_through), False]},
+                {"jsonrpc": "2.0", "id": 3, "method": "eth_getLogs", "params": [{"address": registry, "topics": [MEMBER_ADMITTED_TOPIC], "fromBlock": hex(self._scanned_through), "toBlock": "latest"}]},
+            ])
+            by_id = {reply.get("id"): reply for reply in replies} if isinstance(replies, list) else {}
+            head, anchor, logs_reply = by_id.get(1, {}), by_id.get(2, {}), by_id.get(3, {})
+            if "result" not in head:
+                raise RuntimeError(f"eth_getBlockByNumber failed: {head.get('error', {}).get('message')}")
+            head = head["result"]
+            if int(head["number"], 16) == self._scanned_through and head["hash"] == self._scanned_hash:
+                return
+            anchor = anchor.get("result")
+            if anchor is not None and anchor["hash"] == self._scanned_hash and isinstance(logs_reply.get("result"), list):
+                await self._admit([log for log in logs_reply["result"] if int(log["blockNumber"], 16) > self._scanned_through], head)
+                return
+        await self._full_scan(registry)
+
+    async def _admit(self, logs: list[dict[str, Any]], head: dict[str, Any]) -> None:
+        admitted = [to_checksum_address("0x" + log["topics"][1][-40:]) for log in logs]
+        self._members.update(admitted)
+        await self.top_up(admitted)
+        self._scanned_through, self._scanned_hash = int(head["number"], 16), head["hash"]
+
+    async def _full_scan(self, registry: str) -> None:
         head = await self._upstream.call("eth_getBlockByNumber", ["latest", False])
         head_number = int(head["number"], 16)
         if registry != self._registry:
@@ -127,14 +179,12 @@ class MemberFunding:
             anchor = await self._upstream.call("eth_getBlockByNumber", [hex(self._scanned_through), False])
             if anchor is None or anchor["hash"] != self._scanned_hash:
                 self._scanned_through = -1  # an operator revert replaced scanned blocks: rescan (cheap locally)
+                self._floor.clear()  # and it may have taken top-ups back
         logs: list[dict[str, Any]] = []
         for start in range(self._scanned_through + 1, head_number + 1, MAX_LOG_RANGE):  # nodes cap the range (Besu: 5000)
             query = {"address": registry, "topics": [MEMBER_ADMITTED_TOPIC], "fromBlock": hex(start), "toBlock": hex(min(head_number, start + MAX_LOG_RANGE - 1))}
             logs += await self._upstream.call("eth_getLogs", [query])
-        admitted = [to_checksum_address("0x" + log["topics"][1][-40:]) for log in logs]
-        self._members.update(admitted)
-        await self.top_up(admitted)
-        self._scanned_through, self._scanned_hash = head_number, head["hash"]
+        await self._admit(logs, head)
 
     async def ensure_funded(self, account: object) -> None:
         """Top up one known member before it pays for gas (an operator revert may have taken funds back)."""
@@ -143,8 +193,28 @@ class MemberFunding:
                 member = to_checksum_address(account)
             except ValueError:
                 return
-            if member in self._members:
+            if member in self._members and self._floor.get(member, 0) < TOP_UP_BELOW_WEI:
                 await self.top_up([member])
+
+    def spent(self, account: str, most: int) -> None:
+        """A transaction of `account` that can cost at most `most` wei was forwarded."""
+        if account in self._floor:
+            self._floor[account] -= most
+
+    async def refund(self, account: object) -> bool:
+        """The node found `account` short of funds: forget its floor and top it up from its real balance.
+        True when it is a member (so a retry may now pass)."""
+        if not isinstance(account, str) or len(account) != 42:
+            return False
+        try:
+            member = to_checksum_address(account)
+        except ValueError:
+            return False
+        if member not in self._members:
+            return False
+        self._floor.pop(member, None)
+        await self.top_up([member])
+        return True
 
     async def top_up(self, accounts: list[str]) -> None:
         if not accounts:
@@ -154,3 +224,5 @@ class MemberFunding:
             low = {account: balance for account, balance in balances.items() if balance < TOP_UP_BELOW_WEI}
             if low:
                 await self._payer.raise_to(low, TOP_UP_TO_WEI)
+            for account, balance in balances.items():
+                self._floor[account] = TOP_UP_TO_WEI if account in low else balance

@@ -16,6 +16,7 @@ as before.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from ledger.errors import storage_failure
 from network.gateway.errors import STORAGE_FULL, UPSTREAM_UNAVAILABLE, RpcRefusal
@@ -96,14 +98,17 @@ class Upstream:
 
     async def forward(self, payload: dict[str, Any] | list[dict[str, Any]]) -> Any:
         try:
-            response = await self._client.post("/", json=payload)
+            response = await self._client.post("/", content=_dumps(payload), headers=_JSON)
         except httpx.HTTPError as exc:
             problem = self._storage_problem()
             if problem is not None:
                 what, advice = problem
                 raise RpcRefusal(STORAGE_FULL, f"{what}: the node has stopped rather than risk its database. {advice}") from None
             raise RpcRefusal(UPSTREAM_UNAVAILABLE, f"the chain node is unavailable: {exc.__class__.__name__}") from None
-        reply = response.json()
+        try:
+            reply = orjson.loads(response.content)  # several times faster than the standard parser on receipts and logs
+        except orjson.JSONDecodeError:
+            reply = response.json()  # what orjson refuses (e.g. integers beyond 64 bits) the standard parser reads
         if not self._looked_for_storage:
             self._looked_for_storage = True  # once, while the node answers: it is the process listening now
             self._storage = _listening_geth_storage(self._url)
@@ -125,6 +130,16 @@ class Upstream:
 
     def _storage_problem(self) -> tuple[str, str] | None:
         return self._storage.problem() if self._storage is not None else None
+
+
+_JSON = {"content-type": "application/json"}
+
+
+def _dumps(payload: Any) -> bytes:
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def name_storage_failure(item: Any, storage: NodeStorage | None) -> None:

@@ -51,7 +51,7 @@ ROUTES = (
     Route("POST", "/v1/consents/relay", _every("relay", "self"), lambda f: f.relay_body),  # type: ignore[attr-defined]
     Route("GET", "/v1/patients/{patient}/consents", _every("read", "audit", "self")),
     Route("GET", "/v1/patients/{patient}/consents/{hospital}/fhir", _every("read", "audit", "self")),
-    Route("POST", "/v1/patients/{patient}/records", _every("write"), lambda f: {"resourceType": "Patient"}),
+    Route("POST", "/v1/patients/{patient}/records", _every("write"), lambda f: {"resourceType": "Encounter"}),
     Route("GET", "/v1/patients/{patient}/records", _every("read", "self")),
     Route("GET", "/v1/records/{record}", _every("read")),
     Route("GET", "/v1/records/{record}/verification", _every("read", "audit", "self")),

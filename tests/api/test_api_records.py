@@ -71,7 +71,7 @@ def test_bundle_upload_is_all_or_nothing(api: ApiWorld) -> None:
     api.grant(other, api.hospital.address, ["ECG", "LAB"])
     broken = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": ecg_observation(seed=4)}, {"resource": {"resourceType": "Observation", "status": "bogus"}}]}
     assert_problem(writer.post(f"/v1/patients/{other.address}/records", json=broken), 422, "invalid-fhir")
-    unsupported = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": ecg_observation(seed=5)}, {"resource": {"resourceType": "Patient"}}]}
+    unsupported = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": ecg_observation(seed=5)}, {"resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}}]}
     assert_problem(writer.post(f"/v1/patients/{other.address}/records", json=unsupported), 422, "unsupported-resource")
     assert_problem(writer.post(f"/v1/patients/{other.address}/records", json={"resourceType": "Bundle", "type": "collection"}), 422)
     assert api.as_scope("read").get(f"/v1/patients/{other.address}/records").json() == []

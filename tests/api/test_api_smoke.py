@@ -9,6 +9,8 @@ from api_world import ApiWorld, assert_problem
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from ledger.care_flows import care_flow_contracts
+
 
 def test_health_and_ready(http: httpx.Client) -> None:
     assert http.get("/health").json() == {"status": "ok"}
@@ -22,7 +24,8 @@ def test_network_names_this_institution_and_contracts(api: ApiWorld) -> None:
     assert body["chain_id"] == api.net.settings.chain_id
     assert body["institution"] == {"address": api.hospital.address, "name": api.hospital.name, "country": "BJ"}
     ledger = api.net.ledger()
-    assert body["contracts"] == {name: ledger.deployments.address_of(name) for name in ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments")}
+    listed = ("ConsortiumRegistry", "ConsentLedger", "RecordRegistry", "HealthCardPayments", *care_flow_contracts())  # wallets check EIP-712 domains
+    assert body["contracts"] == {name: ledger.deployments.address_of(name) for name in listed}
 
 
 def test_members_directory(api: ApiWorld) -> None:

@@ -1,7 +1,7 @@
 """A populated ledger for the audit tests, built only through the real contracts (gateway) and the real IPFS node.
 
 Members from three countries, registered patients with a delegate, consents (one later revoked), real sealed
-FHIR records in IPFS (one superseded, one erased and purged), reads (one an EMERGENCY read without consent),
+FHIR records in IPFS (one superseded, one erased and purged), reads (one an EMERGENCY read under an EMERGENCY consent),
 a funded programme with cards, claims (confirmed by the patient's delegate, paid with an override under a
 pre-authorisation, rejected), a cash allowance, an escrow withdrawal, and a member suspended and reinstated.
 Plus the operator-port helpers the tamper tests use.
@@ -106,6 +106,8 @@ def build_audit_world(net: RunningNetwork, data_root: Path) -> AuditWorld:
     grant(ledger, net, alice, hospital_id.address, ALL_CATEGORIES, int(Purpose.TREATMENT | Purpose.PAYMENT))
     grant(ledger, net, bob, hospital_id.address, Category.LAB.bit, int(Purpose.TREATMENT))
     grant(ledger, net, alice, clinic_id.address, Category.ECG.bit | Category.LAB.bit, int(Purpose.TREATMENT))
+    # Reads for EMERGENCY go through RecordRegistry only under a consent that covers EMERGENCY (issue 13, 5a).
+    grant(ledger, net, bob, emergency.address, Category.LAB.bit, int(Purpose.EMERGENCY))
 
     def service(who: Identity, name: str) -> RecordService:
         return RecordService(who, RecordClients.open(ledger, net.settings.ipfs_url), data_root / name)
@@ -118,7 +120,7 @@ def build_audit_world(net: RunningNetwork, data_root: Path) -> AuditWorld:
     clinic_record = clinic.put(_ecg(1), alice.address).record_id
     erased = clinic.put(_ecg(2), alice.address).record_id
 
-    # Reads: the clinic reads the hospital's ECG of alice; an ambulance reads bob's record without consent.
+    # Reads: the clinic reads the hospital's ECG of alice; an ambulance reads bob's record under his EMERGENCY consent.
     records.log_access(ledger.sender(clinic_id.account), [ecg], Purpose.TREATMENT)
     records.log_access(ledger.sender(hospital_id.account), [second, ecg], Purpose.TREATMENT)
     records.log_access(ledger.sender(emergency.account), [bob_record], Purpose.EMERGENCY)

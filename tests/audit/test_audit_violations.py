@@ -132,7 +132,7 @@ def _read(world: AuditWorld, reader, record_id: bytes, purpose: Purpose) -> int:
     return int(world.ledger.w3.eth.block_number)
 
 
-@pytest.mark.parametrize("case", ["read-after-revocation", "anchor-after-revocation", "anchor-outside-consent", "emergency-read-without-role"])
+@pytest.mark.parametrize("case", ["read-after-revocation", "anchor-after-revocation", "anchor-outside-consent", "emergency-read-under-treatment-consent"])
 def test_refused_consent_uses_are_caught(world: AuditWorld, case: str) -> None:
     """Each action is one the contracts refuse; the tampered storage is restored right after it."""
     t, w = Tamper(world), world
@@ -153,11 +153,12 @@ def test_refused_consent_uses_are_caught(world: AuditWorld, case: str) -> None:
         write_slot(t.operator, t.consents, slot, saved | Category.IMAGING.bit)
         block = _anchor(w, w.clinic.identity, w.alice.address, Category.IMAGING)
         address, expected = t.consents, ("record-authorship", "does not cover IMAGING for TREATMENT")
-    else:  # the clinic is given the EMERGENCY role in AccessControl storage only, and reads bob's record without consent
-        slot = mapping_slot(["address"], [w.clinic.address], mapping_slot(["bytes32"], [keccak(text="EMERGENCY_ROLE")], 0))  # AccessControl._roles at slot 0
-        saved = t.set_byte(t.registry, slot, 0, 1)
-        block = _read(w, w.clinic.identity, w.bob_record, Purpose.EMERGENCY)
-        address, expected = t.registry, ("access-consent", "not an EMERGENCY access by an active EMERGENCY member")
+    else:  # alice's consent to the clinic is for TREATMENT: calling a read EMERGENCY does not widen it (issue 13, 5a)
+        slot = t.consent_slot(w.alice.address, w.clinic.address)
+        saved = read_slot(t.operator, t.consents, slot)
+        write_slot(t.operator, t.consents, slot, saved | (int(Purpose.EMERGENCY) << 16))  # purposes at bits 16-23
+        block = _read(w, w.clinic.identity, w.clinic_record, Purpose.EMERGENCY)
+        address, expected = t.consents, ("access-consent", "does not cover that purpose")
     write_slot(t.operator, address, slot, saved)  # put storage back: the views look innocent
 
     found = audit(w).violations

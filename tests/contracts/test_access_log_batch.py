@@ -177,7 +177,8 @@ def test_a_batch_of_only_refused_entries_logs_nothing_and_does_not_revert(world:
     assert world.records.access_batch_result(receipt, [(record, TREATMENT), (record, EMERGENCY)]).logged == [None, None]
 
 
-def test_emergency_without_consent_is_logged_with_a_zero_consent_id_in_its_own_run(world: World) -> None:
+def test_emergency_entries_need_a_consent_that_covers_emergency(world: World) -> None:
+    """Issue 13, 5a: neither the EMERGENCY role nor a TREATMENT consent lets an EMERGENCY entry through."""
     alice, bob = patient_of("er-alice"), patient_of("er-bob")
     world.grant(alice, CLINIC)
     world.grant(bob, CLINIC)
@@ -185,12 +186,11 @@ def test_emergency_without_consent_is_logged_with_a_zero_consent_id_in_its_own_r
     a1, b1 = world.anchor(alice), world.anchor(bob)
     receipt = world.batch(RESCUE, [(a1, EMERGENCY), (b1, EMERGENCY), (a1, TREATMENT), (a1, EMERGENCY)])
     assert [(e["patient"], e["consentId"], e["purpose"], e["recordIds"]) for e in world.events(receipt)] == [
-        (alice.address, ZERO32, EMERGENCY, [a1]), (bob.address, consented, EMERGENCY, [b1]), (alice.address, ZERO32, EMERGENCY, [a1]),
+        (bob.address, consented, EMERGENCY, [b1]),
     ]
-    # Without the EMERGENCY role, no consent means no log.
-    world.grant(alice, LAB)
-    world.revoke(alice, LAB)
-    assert world.events(world.batch(LAB, [(a1, EMERGENCY)])) == []
+    # The clinic's TREATMENT consent logs its TREATMENT entry and refuses the same record called EMERGENCY.
+    receipt = world.batch(CLINIC, [(a1, EMERGENCY), (a1, TREATMENT), (b1, EMERGENCY)])
+    assert [(e["patient"], e["purpose"], e["recordIds"]) for e in world.events(receipt)] == [(alice.address, TREATMENT, [a1])]
 
 
 def test_a_revocation_mined_before_the_batch_refuses_that_entry_only(world: World) -> None:

@@ -830,26 +830,26 @@ def test_batched_record_accessed_with_and_without_consent(world: World) -> None:
     expect(world.mined_refusal(LAB, world.fns.batchedRecordAccessed(batch.root, batch.records[0].as_tuple(), batch.proof(0), 6)), "InvalidPurpose", purpose=6)
 
 
-def test_emergency_role_reads_without_consent_and_is_logged_with_zero_consent(world: World) -> None:
+def test_emergency_reads_need_a_consent_that_covers_emergency(world: World) -> None:
+    """Issue 13, 5a: the EMERGENCY role alone gives no reads, and a TREATMENT consent is not widened by calling a
+    read EMERGENCY; only a consent that covers EMERGENCY (or a break-glass, in its own contract) does."""
     alice, bob = patient_of("er-alice"), patient_of("er-bob")
     *_, consented = world.grants((alice, CLINIC), (bob, CLINIC), (bob, RESCUE, {"purposes": EMERGENCY}))
     a1, b1 = record("er-a1", alice), record("er-b1", bob)
     world.sender(CLINIC).transact_many([world.fns.anchorRecord(a1), world.fns.anchorRecord(b1)])
     rescue = world.sender(RESCUE)
 
-    receipt = rescue.transact(world.fns.recordAccessed(a1[0], EMERGENCY))
-    assert world.events(receipt, "RecordsAccessed") == [{"patient": alice.address, "reader": RESCUE.address, "consentId": ZERO32, "purpose": EMERGENCY, "recordIds": [a1[0]]}]
-    # With a covering consent, the consent is named instead.
-    receipt = rescue.transact(world.fns.recordsAccessed([a1[0], b1[0]], EMERGENCY))
-    assert [(e["patient"], e["consentId"]) for e in world.events(receipt, "RecordsAccessed")] == [(alice.address, ZERO32), (bob.address, consented)]
-    # The role covers only the EMERGENCY purpose, and only holders of the role get it.
-    expect(world.mined_refusal(RESCUE, world.fns.recordAccessed(a1[0], TREATMENT)), "NoConsent", grantee=RESCUE.address, purpose=TREATMENT)
-    expect(world.mined_refusal(LAB, world.fns.recordAccessed(a1[0], EMERGENCY)), "NoConsent", grantee=LAB.address, purpose=EMERGENCY)
+    expect(world.mined_refusal(RESCUE, world.fns.recordAccessed(a1[0], EMERGENCY)), "NoConsent", grantee=RESCUE.address, purpose=EMERGENCY)
+    expect(world.mined_refusal(RESCUE, world.fns.recordsAccessed([b1[0], a1[0]], EMERGENCY)), "NoConsent", patient=alice.address, purpose=EMERGENCY)
+    # The clinic's consents are for TREATMENT: an EMERGENCY read is refused all the same.
+    expect(world.mined_refusal(CLINIC, world.fns.recordAccessed(a1[0], EMERGENCY)), "NoConsent", grantee=CLINIC.address, purpose=EMERGENCY)
+    # A consent that covers EMERGENCY is named in the log.
+    receipt = rescue.transact(world.fns.recordAccessed(b1[0], EMERGENCY))
+    assert world.events(receipt, "RecordsAccessed") == [{"patient": bob.address, "reader": RESCUE.address, "consentId": consented, "purpose": EMERGENCY, "recordIds": [b1[0]]}]
 
     batch = RecordBatch([batched("er-batched", alice)])
     world.sender(CLINIC).transact(world.fns.anchorBatch(batch.entries(), MANIFEST))
-    receipt = rescue.transact(world.fns.batchedRecordAccessed(batch.root, batch.records[0].as_tuple(), batch.proof(0), EMERGENCY))
-    assert world.events(receipt, "RecordsAccessed")[0]["consentId"] == ZERO32
+    expect(world.mined_refusal(RESCUE, world.fns.batchedRecordAccessed(batch.root, batch.records[0].as_tuple(), batch.proof(0), EMERGENCY)), "NoConsent", purpose=EMERGENCY)
 
 
 def test_revocation_binds_later_transactions_in_the_same_block(world: World) -> None:

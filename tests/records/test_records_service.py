@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -121,8 +122,8 @@ def test_invalid_or_unsupported_fhir_changes_nothing(world: World) -> None:
         world.author.put(bad, world.patient.address)
     with pytest.raises(InvalidResourceError, match="unknown FHIR"):
         world.author.put({"resourceType": "NotAResource"}, world.patient.address)
-    with pytest.raises(UnsupportedResourceError, match="no record category for FHIR Patient"):
-        world.author.put({"resourceType": "Patient", "name": [{"family": "Agossou"}]}, world.patient.address)
+    with pytest.raises(UnsupportedResourceError, match="no record category for FHIR Encounter"):
+        world.author.put({"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}, world.patient.address)
     assert ipfs.pins() == pins
     assert RecordRegistry(world.ledger).anchors_of(world.patient.address) == []
     assert world.author.pending() == []
@@ -207,3 +208,23 @@ def test_superseding_version_and_idempotent_put(world: World) -> None:
     read = world.author.get(corrected.record_id)
     assert read.version == 2 and read.resource["valueQuantity"]["value"] == 5.5
     assert len(RecordRegistry(world.ledger).anchors_of(world.patient.address)) == 2
+
+
+def test_a_care_flow_put_chooses_its_readers_and_is_anchored_on_its_own(world: World) -> None:
+    """`recipients` replaces the consented readers (a case's answer goes to its requester only); `alone` keeps the
+    record out of batches even when puts arrive together, because the flow contracts name records by id."""
+    world.grant(world.other.address, Category.ECG.bit)
+    service = world.service(world.author.identity, "care-put", put_window=0.5)  # a wide window: concurrent puts batch
+    try:
+        resources = [ecg_observation(samples_per_lead=400 + i) for i in range(3)]
+        with ThreadPoolExecutor(3) as pool:
+            puts = list(pool.map(lambda r: service.put(r, world.patient.address, recipients=[], alone=True), resources))
+        for put in puts:
+            assert put.anchor.batch is None and put.created
+            assert set(put.recipients) == {world.patient.address, world.author.address}  # not the consented grantee
+        with pytest.raises(NoKeyError):
+            world.other.get(puts[0].record_id, Purpose.TREATMENT)
+        consented = world.author.put(ecg_observation(samples_per_lead=450), world.patient.address)
+        assert world.other.address in consented.recipients  # without `recipients`: the consented readers, as before
+    finally:
+        service.close()

@@ -41,7 +41,7 @@ def _patient_with_ecg(hospital_api: ApiServer, wallet_env: Path) -> tuple[KeyFil
     api = ("--api", hospital_api.url)
     assert cli("wallet", "create").exit_code == 0
     patient = KeyFile.read(wallet_env)
-    assert cli("consent", "grant", "--to", "Lokossa", "--categories", "ECG", "--yes", *api).exit_code == 0
+    assert cli("consent", "grant", "--to", "Lokossa Heart Clinic", "--categories", "ECG", "--yes", *api).exit_code == 0
     with hospital_api.client("write") as ehr:
         uploaded = ehr.post(f"/v1/patients/{patient.address}/records", json=ecg())
         assert uploaded.status_code == 201, uploaded.text

@@ -95,7 +95,7 @@ def test_card_claim_confirmation_and_payment(chain: RunningNetwork, hospital_api
     assert cli("card", "show", *api).stdout.startswith("You have no e-health card")
 
     # Treatment: the patient consents, the hospital anchors an ECG; the payer issues a card; the hospital claims.
-    assert cli("consent", "grant", "--to", "Lokossa", "--categories", "ECG", "--yes", *api).exit_code == 0
+    assert cli("consent", "grant", "--to", "Lokossa Heart Clinic", "--categories", "ECG", "--yes", *api).exit_code == 0
     with hospital_api.client("read", "write") as ehr:
         (record,) = ehr.post(f"/v1/patients/{patient.address}/records", json=ecg_observation()).json()
         with running_api(chain, payer_member, tmp_path / "payer-api") as payer:

@@ -52,7 +52,7 @@ def test_records_decrypt_share_and_access_log(chain: RunningNetwork, hospital_ap
     assert cli("records", "list", *api).stdout.startswith("No records")
 
     # The patient lets the hospital treat them; the hospital's EHR uploads an ECG and a lab result.
-    assert cli("consent", "grant", "--to", "Lokossa", "--categories", "ECG,LAB", "--yes", *api).exit_code == 0
+    assert cli("consent", "grant", "--to", "Lokossa Heart Clinic", "--categories", "ECG,LAB", "--yes", *api).exit_code == 0
     with hospital_api.client("read", "write") as ehr:
         uploaded = ehr.post(f"/v1/patients/{patient.address}/records", json={"resourceType": "Bundle", "type": "collection", "entry": [{"resource": ecg()}, {"resource": lab()}]})
         assert uploaded.status_code == 201, uploaded.text

@@ -5,8 +5,18 @@ from __future__ import annotations
 import typer
 
 from crypto.keyfile import DEFAULT_SCRYPT_N
+from i18n import _
 from wallet import render
-from wallet.keystore import SCRYPT_N_ENV, create_wallet, file_mode, read_password, read_wallet, refuse_existing, resolve_wallet_path, scrypt_cost
+from wallet.keystore import (
+    SCRYPT_N_ENV,
+    create_wallet,
+    file_mode,
+    read_password,
+    read_wallet,
+    refuse_existing,
+    resolve_wallet_path,
+    scrypt_cost,
+)
 from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.registration import register
 from wallet.session import PatientSession
@@ -39,14 +49,14 @@ def create(
     refuse_existing(path)  # say so before asking for a password
     keyfile = create_wallet(path, read_password(confirm=True), hybrid=hybrid)
     if scrypt_cost() < DEFAULT_SCRYPT_N:
-        render.info(f"[yellow]Note:[/] {SCRYPT_N_ENV} made the password protection weaker than the default; use it for tests only.")
+        render.info(_("[yellow]Note:[/] {variable} made the password protection weaker than the default; use it for tests only.").format(variable=SCRYPT_N_ENV))
     key = keyfile.hpke_public_key
     summary = {"address": keyfile.address, "hpke_public_key": key.to_hex(), "hpke_suite": key.spec.name, "wallet": str(path)}
     if json_output:
         render.emit_json(summary)
         return
-    render.key_value("New wallet", [("address", keyfile.address), ("encryption key", f"{key.spec.name}"), ("file", f"{path} (mode {file_mode(path):o})")])
-    render.out.print("Back this file up and keep the password safe. Next: healthsilk consent grant --to <institution> ... (registers you on first use)")
+    render.key_value(_("New wallet"), [(_("address"), keyfile.address), (_("encryption key"), f"{key.spec.name}"), (_("file"), _("{path} (mode {mode})").format(path=path, mode=f"{file_mode(path):o}"))])
+    render.out.print(_("Back this file up and keep the password safe. Next: healthsilk consent grant --to <institution> ... (registers you on first use)"))
 
 
 @app.command()
@@ -60,11 +70,11 @@ def show(wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
         render.emit_json(data)
         return
     render.key_value(
-        "Wallet",
-        [("address", str(data["address"])), ("encryption key", f"{data['hpke_suite']}  {render.short(str(data['hpke_public_key']), 18)}"), ("file", f"{path} (mode {data['file_mode']})")],
+        _("Wallet"),
+        [(_("address"), str(data["address"])), (_("encryption key"), f"{data['hpke_suite']}  {render.short(str(data['hpke_public_key']), 18)}"), (_("file"), _("{path} (mode {mode})").format(path=path, mode=data["file_mode"]))],
     )
     if file_mode(path) & 0o077:
-        render.info(f"[yellow]Warning:[/] {path} is readable by other users; run: chmod 600 {path}")
+        render.info(_("[yellow]Warning:[/] {path} is readable by other users; run: chmod 600 {path}").format(path=path))
 
 
 @app.command("export-public")
@@ -87,5 +97,5 @@ def register_command(api: ApiOpt = None, wallet: WalletOpt = None, yes: YesOpt =
     if json_output:
         render.emit_json(result or {"registered": True})
     elif result:
-        render.out.print(f"Registered on the ledger (block {result.get('block_number')}, transaction {result.get('transaction_hash')}).")
+        render.out.print(_("Registered on the ledger (block {block}, transaction {transaction}).").format(block=result.get("block_number"), transaction=result.get("transaction_hash")))
 

@@ -8,7 +8,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ledger.vocabulary import Category, Purpose, category_names, parse_categories, parse_purposes, purpose_names
+from i18n import _, ngettext
+from ledger.vocabulary import (
+    Category,
+    Purpose,
+    category_names,
+    parse_categories,
+    parse_purposes,
+    purpose_names,
+)
 from wallet import render
 from wallet.errors import WalletError
 from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
@@ -34,7 +42,7 @@ def _day(text: Optional[str], option: str) -> Optional[int]:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise WalletError(f"{option} {text!r} is not a date.", f"Write it as YYYY-MM-DD, e.g. {option} 2024-01-31.") from None
+        raise WalletError(_("{option} {text} is not a date.").format(option=option, text=repr(text)), _("Write it as YYYY-MM-DD, e.g. {option} 2024-01-31.").format(option=option)) from None
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 
 
@@ -42,19 +50,20 @@ def _masks(categories: str, purposes: str) -> tuple[int, int]:
     try:
         category_mask = parse_categories(categories)
     except ValueError as exc:
-        raise WalletError(f"--categories: {exc}.", f"Use a comma-separated list of: {CATEGORY_CHOICES}.") from None
+        raise WalletError(f"--categories: {exc}.", _("Use a comma-separated list of: {choices}.").format(choices=CATEGORY_CHOICES)) from None
     try:
         purpose_mask = parse_purposes(purposes)
     except ValueError as exc:
-        raise WalletError(f"--purposes: {exc}.", f"Use a comma-separated list of: {PURPOSE_CHOICES}.") from None
+        raise WalletError(f"--purposes: {exc}.", _("Use a comma-separated list of: {choices}.").format(choices=PURPOSE_CHOICES)) from None
     return category_mask, purpose_mask
 
 
 def _report_sharing(result: ShareResult, grantee_name: str) -> None:
     if result.shared:
-        render.info(f"Shared the keys of {len(result.shared)} existing record(s) with {render.escape(grantee_name)}.")
+        count = len(result.shared)
+        render.info(ngettext("Shared the key of {count} existing record with {institution}.", "Shared the keys of {count} existing records with {institution}.", count).format(count=count, institution=render.escape(grantee_name)))
     for record_id, why in result.skipped.items():
-        render.info(f"[yellow]Not shared[/] {record_id}: {render.escape(why)}")
+        render.info(_("[yellow]Not shared[/] {record}: {reason}").format(record=record_id, reason=render.escape(why)))
 
 
 @app.command()
@@ -82,7 +91,7 @@ def grant(
     end_day = _day(data_until, "--data-until")
     end = end_day + 86400 if end_day is not None else 0  # inclusive day -> exclusive bound, as the ledger checks it
     if end and start >= end:
-        raise WalletError("--data-from must be on or before --data-until.", "Swap or fix the dates.")
+        raise WalletError(_("--data-from must be on or before --data-until."), _("Swap or fix the dates."))
     now = int(time.time())
     valid_from, valid_until = now - CLOCK_SKEW_SECONDS, now + days * 86400
     with PatientSession(api, wallet) as session:
@@ -108,12 +117,12 @@ def grant(
         shares = {**sharing.as_dict(), "error": sharing_error.message if sharing_error else None}
         render.emit_json({**result, "grantee": grantee, "grantee_name": name, "key_shares": shares})
         return
-    render.out.print(f"Consent granted to {render.escape(name)} until {render.when(valid_until)} (block {result.get('block_number')}).")
+    render.out.print(_("Consent granted to {institution} until {time} (block {block}).").format(institution=render.escape(name), time=render.when(valid_until), block=result.get("block_number")))
     _report_sharing(sharing, name)
     if sharing_error is not None:
-        render.info(f"[yellow]Warning:[/] the keys of your existing records were not shared: {render.escape(sharing_error.message)}")
+        render.info(_("[yellow]Warning:[/] the keys of your existing records were not shared: {reason}").format(reason=render.escape(sharing_error.message)))
         if sharing_error.hint:
-            render.info(f"[bold]What to do:[/] {render.escape(sharing_error.hint)}")
+            render.info(_("[bold]What to do:[/] {hint}").format(hint=render.escape(sharing_error.hint)))
 
 
 @app.command()
@@ -131,12 +140,12 @@ def revoke(
         grantee = str(member["address"])
         active = [c for c in session.client.consents(session.address) if str(c.get("grantee", "")).lower() == grantee.lower() and c.get("status") == "ACTIVE"]
         if not active:
-            raise WalletError(f"You have no active consent for {member.get('name')}.", "See your consents with: healthsilk consent list")
+            raise WalletError(_("You have no active consent for {institution}.").format(institution=member.get("name")), _("See your consents with: healthsilk consent list"))
         result = session.sign_and_send({"action": "revoke", "patient": session.address, "grantee": grantee}, Expected("RevokeConsent", session.address, {"grantee": grantee}), yes=yes)
     if json_output:
         render.emit_json({**result, "grantee": grantee, "grantee_name": member.get("name")})
         return
-    render.out.print(f"Consent for {render.escape(str(member.get('name')))} revoked (block {result.get('block_number')}).")
+    render.out.print(_("Consent for {institution} revoked (block {block}).").format(institution=render.escape(str(member.get("name"))), block=result.get("block_number")))
 
 
 @app.command("list")
@@ -168,16 +177,16 @@ def share_keys_command(
         grantee = str(member["address"])
         active = [c for c in session.client.consents(session.address) if str(c.get("grantee", "")).lower() == grantee.lower() and c.get("status") == "ACTIVE"]
         if not active:
-            raise WalletError(f"You have no active consent for {member.get('name')}.", "Grant one first: healthsilk consent grant --to ...")
+            raise WalletError(_("You have no active consent for {institution}.").format(institution=member.get("name")), _("Grant one first: healthsilk consent grant --to ..."))
         consent = active[0]
         try:
             mask = parse_categories(list(consent.get("categories") or []))
         except ValueError as exc:
-            raise WalletError(f"The API listed a consent this wallet does not understand ({exc}).", "Update the wallet.") from None
+            raise WalletError(_("The API listed a consent this wallet does not understand ({error}).").format(error=exc), _("Update the wallet.")) from None
         result = share_keys(session, member, mask, int(consent.get("data_from") or 0), int(consent.get("data_until") or 0))
     if json_output:
         render.emit_json(result.as_dict())
         return
     if not result.shared and not result.skipped:
-        render.out.print("Nothing to share: the institution already holds the keys of every record in scope.")
+        render.out.print(_("Nothing to share: the institution already holds the keys of every record in scope."))
     _report_sharing(result, str(member.get("name")))

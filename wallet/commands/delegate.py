@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from eth_utils import is_address, to_checksum_address
 
+from i18n import _
 from wallet import render
 from wallet.errors import WalletError
 from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
@@ -27,17 +28,17 @@ def add(
 ) -> None:
     """Make ADDRESS your delegate (replaces any current one)."""
     if not is_address(address):
-        raise WalletError(f"{address!r} is not an address.", "Give the delegate's wallet address: 0x followed by 40 hex digits (see 'healthsilk wallet show' on their wallet).")
+        raise WalletError(_("{text} is not an address.").format(text=repr(address)), _("Give the delegate's wallet address: 0x followed by 40 hex digits (see 'healthsilk wallet show' on their wallet)."))
     delegate = to_checksum_address(address)
     with PatientSession(api, wallet) as session:
         if delegate == session.address:
-            raise WalletError("You cannot be your own delegate.", "Give the address of the person who should act for you.")
+            raise WalletError(_("You cannot be your own delegate."), _("Give the address of the person who should act for you."))
         body = {"action": "delegate", "patient": session.address, "delegate": delegate}
         result = session.sign_and_send(body, Expected("SetDelegate", session.address, {"delegate": delegate}), yes=yes)
     if json_output:
         render.emit_json({**result, "delegate": delegate})
     else:
-        render.out.print(f"{delegate} is now your delegate (block {result.get('block_number')}).")
+        render.out.print(_("{delegate} is now your delegate (block {block}).").format(delegate=delegate, block=result.get("block_number")))
 
 
 @app.command()
@@ -50,4 +51,4 @@ def remove(api: ApiOpt = None, wallet: WalletOpt = None, yes: YesOpt = False, js
     if json_output:
         render.emit_json({**result, "delegate": None})
     else:
-        render.out.print(f"Delegate removed (block {result.get('block_number')}).")
+        render.out.print(_("Delegate removed (block {block}).").format(block=result.get("block_number")))

@@ -11,6 +11,8 @@ import typer
 from eth_utils import to_checksum_address
 from rich.syntax import Syntax
 
+from i18n import _
+from i18n.vocabulary import category_display
 from wallet import render
 from wallet.errors import RefusedToSign, WalletError
 from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
@@ -38,7 +40,7 @@ def _check_id(record_id: str) -> str:
     if not text.startswith("0x"):
         text = "0x" + text
     if len(text) != 66 or any(ch not in "0123456789abcdef" for ch in text[2:]):
-        raise WalletError(f"{record_id!r} is not a record id.", "A record id is 0x followed by 64 hex digits; see: healthsilk records list")
+        raise WalletError(_("{text} is not a record id.").format(text=repr(record_id)), _("A record id is 0x followed by 64 hex digits; see: healthsilk records list"))
     return text
 
 
@@ -48,9 +50,9 @@ def _write_private(path: Path, data: bytes, force: bool) -> None:
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise WalletError(f"{path} already exists.", "Choose another --out file, or add --force to replace it.") from None
+        raise WalletError(_("{path} already exists.").format(path=path), _("Choose another --out file, or add --force to replace it.")) from None
     except OSError as exc:
-        raise WalletError(f"Cannot write {path}: {exc.strerror}.", "Choose another --out file.") from None
+        raise WalletError(_("Cannot write {path}: {reason}.").format(path=path, reason=exc.strerror), _("Choose another --out file.")) from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
 
@@ -73,11 +75,11 @@ def show(
     with PatientSession(api, wallet) as session:
         listing: dict[str, Any] = next((r for r in session.client.records(session.address) if str(r.get("record_id", "")).lower() == rid), {})
         if listing.get("erased"):
-            raise WalletError(f"Record {rid} was erased; its content can no longer be read.", "See the other records with: healthsilk records list")
+            raise WalletError(_("Record {record} was erased; its content can no longer be read.").format(record=rid), _("See the other records with: healthsilk records list"))
         obj = open_sealed(session, rid, listing.get("content_hash"))
         wrap = obj.wrap_for(session.address)
         if wrap is None:
-            raise WalletError(f"Record {rid} carries no key for your wallet.", "Tell the institution that wrote it; it must encrypt records to your registered key.")
+            raise WalletError(_("Record {record} carries no key for your wallet.").format(record=rid), _("Tell the institution that wrote it; it must encrypt records to your registered key."))
         payload = obj.open(session.identity.hpke_key, wrap)
         names: dict[str, str] = {}
         if out is None and not json_output:
@@ -87,21 +89,28 @@ def show(
                 pass  # names are a nicety; the record is what was asked for
     if out is not None:
         _write_private(out, payload, force)
-        render.info(f"Wrote the decrypted record ({len(payload)} bytes, {obj.media_type}) to {out}.")
+        render.info(_("Wrote the decrypted record ({size} bytes, {media_type}) to {path}.").format(size=len(payload), media_type=obj.media_type, path=out))
         return
     try:
         resource = json.loads(payload)
     except ValueError:
-        raise WalletError(f"Record {rid} decrypted, but it is not JSON ({obj.media_type}).", "Save it with --out FILE instead.") from None
+        raise WalletError(_("Record {record} decrypted, but it is not JSON ({media_type}).").format(record=rid, media_type=obj.media_type), _("Save it with --out FILE instead.")) from None
     if json_output:
         render.emit_json(resource)
         return
     render.key_value(
-        "Record",
-        [("record id", rid), ("resource", str(resource.get("resourceType", "?")) if isinstance(resource, dict) else "?"), ("category", str(listing.get("category", obj.category))),
-         ("author", render.who(names.get(obj.author) or listing.get("author_name"), obj.author)), ("version", str(obj.version))],
+        _("Record"),
+        [(_("record id"), rid), (_("resource"), str(resource.get("resourceType", "?")) if isinstance(resource, dict) else "?"),
+         (_("category"), _coded(str(listing.get("category", obj.category)))),
+         (_("author"), render.who(names.get(obj.author) or listing.get("author_name"), obj.author)), (_("version"), str(obj.version))],
     )
+    # The resource itself is the clinician's text: shown as written, never translated.
     render.out.print(Syntax(json.dumps(resource, indent=2), "json", word_wrap=True))
+
+
+def _coded(category: str) -> str:
+    """"LAB" -> "laboratory results (LAB)": the code the ledger and `--categories` use, with what it means."""
+    return f"{category_display([category])[0]} ({category})"
 
 
 def _confirm(question: str) -> bool:
@@ -129,37 +138,37 @@ def erase(
         client = session.client
         listing = next((r for r in client.records(session.address) if str(r.get("record_id", "")).lower() == rid), None)
         if listing is None:
-            raise WalletError(f"Record {rid} is not one of your records.", "See your records with: healthsilk records list")
+            raise WalletError(_("Record {record} is not one of your records.").format(record=rid), _("See your records with: healthsilk records list"))
         if listing.get("erased"):
-            raise WalletError(f"Record {rid} is already erased.", "Nothing to do. See your records with: healthsilk records list")
+            raise WalletError(_("Record {record} is already erased.").format(record=rid), _("Nothing to do. See your records with: healthsilk records list"))
         network = client.network()
         try:
             chain_id = int(network["chain_id"])
             registry = to_checksum_address(network["contracts"]["RecordRegistry"])
         except (KeyError, TypeError, ValueError):
-            raise RefusedToSign("the API's /v1/network answer does not name this network's RecordRegistry contract") from None
+            raise RefusedToSign(_("the API's /v1/network answer does not name this network's RecordRegistry contract")) from None
         typed = client.prepare_erasure(rid)["typed_data"]
         message = check_request_erasure(typed, patient=session.address, record_id=rid, chain_id=chain_id, record_registry=registry)
         # The words come from the wallet's own record listing and the checked message, not from the API's summary.
         author = render.who(session.names().get(to_checksum_address(str(listing.get("author")))) or listing.get("author_name"), listing.get("author"))
-        dated = render.when(listing.get("anchored_time"), date_only=True) if listing.get("anchored_time") else f"block {listing.get('anchored_at', '?')}"
+        dated = render.when(listing.get("anchored_time"), date_only=True) if listing.get("anchored_time") else _("block {number}").format(number=listing.get("anchored_at", "?"))
         institution = session.network().institution_name or session.api_url
-        render.info(f"[bold]You are about to erase a record[/] (relayed by {render.escape(institution)}):")
+        render.info(_("[bold]You are about to erase a record[/] (relayed by {institution}):").format(institution=render.escape(institution)))
         for line in (
-            f"your {listing.get('category')} record {rid}",
-            f"written by {author}, anchored {dated}",
-            "the ledger marks it erased; institutions unpin its encrypted payload and drop its keys; nobody can read it again",
-            "THIS CANNOT BE UNDONE.",
-            f"as patient {message['patient']}; nonce {message['nonce']}; signature valid until {render.when(message['deadline'])}",
+            _("your {category} record {record}").format(category=listing.get("category"), record=rid),
+            _("written by {author}, anchored {date}").format(author=author, date=dated),
+            _("the ledger marks it erased; institutions unpin its encrypted payload and drop its keys; nobody can read it again"),
+            _("THIS CANNOT BE UNDONE."),
+            _("as patient {patient}; nonce {nonce}; signature valid until {time}").format(patient=message["patient"], nonce=message["nonce"], time=render.when(message["deadline"])),
         ):
             render.info(f"  • {render.escape(line)}")
-        if not yes and not _confirm("Erase this record for good?"):
-            raise WalletError("Not erased: you declined.", "Nothing was signed or sent. Pass --yes to erase without the question.")
+        if not yes and not _confirm(_("Erase this record for good?")):
+            raise WalletError(_("Not erased: you declined."), _("Nothing was signed or sent. Pass --yes to erase without the question."))
         signature = sign_typed_data(session.identity.account, typed)
         result = client.relay_erasure(rid, typed, signature)
     if json_output:
         render.emit_json(result)
         return
-    render.out.print(f"Record {rid} erased (block {result.get('block_number')}).")
+    render.out.print(_("Record {record} erased (block {block}).").format(record=rid, block=result.get("block_number")))
     if not result.get("purged"):
-        render.info(f"[yellow]Note:[/] the institution has not purged its copy yet: {render.escape(str(result.get('purge_detail') or 'no reason given'))}")
+        render.info(_("[yellow]Note:[/] the institution has not purged its copy yet: {reason}").format(reason=render.escape(str(result.get("purge_detail") or _("no reason given")))))

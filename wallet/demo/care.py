@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
+from i18n import _, quoted
+from i18n.formatting import number_text
 from network.settings import NetworkSettings
 from wallet.demo.consortium import LOKOSSA, YINCHUAN
 from wallet.demo.institutions import InstitutionApi
@@ -41,11 +43,15 @@ class PatientAtTheCli:
             for line in (result.stderr + result.stdout).strip().splitlines():
                 self.n.say(f"    {line}")
         if result.returncode != 0:
-            raise DemoFailure(f"`healthsilk {' '.join(args)}` failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
+            raise DemoFailure(_("`healthsilk {command}` failed (exit {code}): {error}").format(command=" ".join(args), code=result.returncode, error=result.stderr.strip()[-500:]))
         return result.stdout
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json", show=False))
+
+
+def _yes_no(value: object) -> str:
+    return _("yes") if value else _("no")
 
 
 def _quoted(arg: str) -> str:
@@ -68,59 +74,63 @@ class CrossBorderCare:
         self.read_in_yinchuan()
 
     def wallet_and_consent(self) -> None:
-        self.n.chapter("A patient in Lokossa creates a wallet and consents")
+        self.n.chapter(_("A patient in Lokossa creates a wallet and consents"))
         self.patient.wallet.unlink(missing_ok=True)
         self.patient.run("wallet", "create")
         self.address = self.patient.json("wallet", "show")["address"]
-        self.n.say(f"the patient is {self.address} on the ledger — no name, no national ID, only this address")
+        self.n.say(_("the patient is {address} on the ledger — no name, no national ID, only this address").format(address=self.address))
         self.patient.run("consent", "grant", "--to", LOKOSSA, "--categories", "ECG,LAB", "--purposes", "TREATMENT", "--days", "365", "--yes")
         self.patient.run("consent", "grant", "--to", "Yinchuan", "--categories", "ECG", "--purposes", "TREATMENT,PAYMENT", "--days", "30", "--yes")
         consents = self.patient.json("consent", "list")
         active = {c.get("grantee_name") for c in consents if c.get("status") == "ACTIVE"}
-        self.n.check({LOKOSSA, YINCHUAN} <= active, f"expected active consents for both hospitals, found {sorted(active)}")
+        self.n.check({LOKOSSA, YINCHUAN} <= active, _("expected active consents for both hospitals, found {found}").format(found=sorted(active)))
 
     def ecg_in_lokossa(self) -> None:
-        self.n.chapter("Lokossa records a 12-lead ECG; only its hash and CID go on chain")
+        self.n.chapter(_("Lokossa records a 12-lead ECG; only its hash and CID go on chain"))
         reply = self.lokossa.call("POST", f"/v1/patients/{self.address}/records", json=twelve_lead_ecg())
-        self.n.check(reply.status_code == 201, f"Lokossa's upload failed: {reply.status_code} {reply.text[:300]}")
+        self.n.check(reply.status_code == 201, _("Lokossa's upload failed: {status} {answer}").format(status=reply.status_code, answer=reply.text[:300]))
         (uploaded,) = reply.json()
         self.ecg_id = uploaded["record_id"]
-        self.n.say(f"record {self.ecg_id[:18]}… category {uploaded['category']}, sha256 {uploaded['content_hash'][:18]}…, CID {uploaded['cid'][:24]}…")
-        self.n.say(f"anchored in block {uploaded['block_number']} (transaction {uploaded['transaction_hash'][:18]}…); the payload is encrypted in IPFS")
+        self.n.say(_("record {record}… category {category}, sha256 {hash}…, CID {cid}…").format(
+            record=self.ecg_id[:18], category=uploaded["category"], hash=uploaded["content_hash"][:18], cid=uploaded["cid"][:24]))
+        self.n.say(_("anchored in block {block} (transaction {transaction}…); the payload is encrypted in IPFS").format(block=uploaded["block_number"], transaction=uploaded["transaction_hash"][:18]))
 
     def read_in_yinchuan(self) -> None:
-        self.n.chapter("Cardiologists in Yinchuan verify and read the ECG, then report")
+        self.n.chapter(_("Cardiologists in Yinchuan verify and read the ECG, then report"))
         verification = self.yinchuan.call("GET", f"/v1/records/{self.ecg_id}/verification").json()
-        self.n.check(verification.get("sha256_ok") is True and verification.get("cid_ok") is True, f"verification failed: {verification}")
-        self.n.say(f"verification without decryption: author active={verification.get('author_active')}, sha256 ok, CID ok, erased={verification.get('erased')}")
+        self.n.check(verification.get("sha256_ok") is True and verification.get("cid_ok") is True, _("verification failed: {answer}").format(answer=verification))
+        self.n.say(_("verification without decryption: author active: {active}, sha256 ok, CID ok, erased: {erased}").format(
+            active=_yes_no(verification.get("author_active")), erased=_yes_no(verification.get("erased"))))
         reply = self.yinchuan.call("GET", f"/v1/records/{self.ecg_id}", params={"purpose": "TREATMENT"})
-        self.n.check(reply.status_code == 200, f"Yinchuan could not read the ECG: {reply.status_code} {reply.text[:300]}")
+        self.n.check(reply.status_code == 200, _("Yinchuan could not read the ECG: {status} {answer}").format(status=reply.status_code, answer=reply.text[:300]))
         ecg = reply.json()
         leads = [c["code"]["coding"][0]["display"] for c in ecg.get("component", [])]
-        self.n.check(len(leads) == 12, f"expected 12 leads, got {len(leads)}")
-        self.n.say(f"decrypted in Yinchuan: {ecg['code']['coding'][0]['display']}, {len(leads)} leads ({', '.join(leads[:3])} …), 2,500 samples each")
+        self.n.check(len(leads) == 12, _("expected 12 leads, got {count}").format(count=len(leads)))
+        # The coding displays are the clinician's FHIR text: quoted as recorded, never translated.
+        self.n.say(_("decrypted in Yinchuan: {study}, {count} leads ({leads} …), {samples} samples each").format(
+            study=quoted(ecg["code"]["coding"][0]["display"]), count=len(leads), leads=quoted(", ".join(leads[:3])), samples=number_text(2500)))
         reply = self.yinchuan.call("POST", f"/v1/patients/{self.address}/records", json=ecg_interpretation(self.ecg_id))
-        self.n.check(reply.status_code == 201, f"Yinchuan's report upload failed: {reply.status_code} {reply.text[:300]}")
+        self.n.check(reply.status_code == 201, _("Yinchuan's report upload failed: {status} {answer}").format(status=reply.status_code, answer=reply.text[:300]))
         self.report_id = reply.json()[0]["record_id"]
-        self.n.say(f"Yinchuan's diagnostic report anchored as record {self.report_id[:18]}…")
+        self.n.say(_("Yinchuan's diagnostic report anchored as record {record}…").format(record=self.report_id[:18]))
 
     def patient_reviews(self) -> None:
-        self.n.chapter("The patient lists her records and sees who looked")
+        self.n.chapter(_("The patient lists her records and sees who looked"))
         records = self.patient.json("records", "list")
         ids = {r["record_id"] for r in records}
-        self.n.check({self.ecg_id, self.report_id} <= ids, "the patient does not see both records")
+        self.n.check({self.ecg_id, self.report_id} <= ids, _("the patient does not see both records"))
         self.patient.run("records", "list")
         self.patient.run("records", "show", self.report_id)
         log = self.patient.json("access-log")
         readers = {entry.get("reader_name") for entry in log}
-        self.n.check(YINCHUAN in readers, f"the access log does not show Yinchuan's read: {readers}")
+        self.n.check(YINCHUAN in readers, _("the access log does not show Yinchuan's read: {readers}").format(readers=readers))
         self.patient.run("access-log")
 
     def revoke_and_refuse(self) -> None:
-        self.n.chapter("The patient revokes; Yinchuan's next read is refused")
+        self.n.chapter(_("The patient revokes; Yinchuan's next read is refused"))
         self.patient.run("consent", "revoke", "--from", "Yinchuan", "--yes")
         reply = self.yinchuan.call("GET", f"/v1/records/{self.ecg_id}", params={"purpose": "TREATMENT"})
-        self.n.check(reply.status_code in (403, 409), f"Yinchuan could still read after the revocation: {reply.status_code}")
+        self.n.check(reply.status_code in (403, 409), _("Yinchuan could still read after the revocation: {status}").format(status=reply.status_code))
         problem = reply.json()
-        self.n.say(f"Yinchuan reads again -> [red]{reply.status_code} {problem.get('title')}[/]: {problem.get('detail')}")
+        self.n.say(_("Yinchuan reads again -> [red]{status} {title}[/]: {detail}").format(status=reply.status_code, title=problem.get("title"), detail=problem.get("detail")))
 

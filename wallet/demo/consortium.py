@@ -6,15 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from babel.numbers import format_decimal
 from eth_account import Account
 from rich.table import Table
 
 from crypto import Identity, create_identity
+from i18n import N_, _, quoted
+from i18n.formatting import babel_locale
+from i18n.vocabulary import joined, role_display
 from ledger.chain import Ledger
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from migrations.genesis import ConsortiumGenesis, GenesisMember
 from network.launcher import LocalNetwork
 from wallet.demo.narration import Narrator
+
+# Directory states as the registry names them -> what a person reads.
+MEMBER_STATUS = {"ACTIVE": N_("active"), "SUSPENDED": N_("suspended"), "REMOVED": N_("removed")}
 
 # Demo identities are throwaway; a cheap scrypt cost keeps the story quick (real wallets use the default).
 DEMO_SCRYPT_N = 2**14
@@ -34,11 +41,14 @@ PLAN = (
     (YINCHUAN, "yinchuan", "CN", ["PROVIDER"]),
     (FUND, "fund", "KZ", ["PAYER"]),
     (ALMATY, "almaty", "KZ", ["PROVIDER", "EMERGENCY"]),
-    (PHARMACY_LOKOSSA, "pharmacy-lokossa", "BJ", ["PHARMACY"]),
-    (PHARMACY_COTONOU, "pharmacy-cotonou", "BJ", ["PHARMACY"]),
+    # A pharmacy anchors its MedicationDispense records like a provider (RecordRegistry asks for PROVIDER).
+    (PHARMACY_LOKOSSA, "pharmacy-lokossa", "BJ", ["PROVIDER", "PHARMACY"]),
+    (PHARMACY_COTONOU, "pharmacy-cotonou", "BJ", ["PROVIDER", "PHARMACY"]),
     (SURVEILLANCE, "surveillance", "CN", ["PUBLIC_HEALTH"]),
 )
 SLUGS = {name: slug for name, slug, _, _ in PLAN}
+# First-level divisions (ISO 3166-2) where the public-health reports place their counts; the registry keeps only countries.
+DIVISIONS = {LOKOSSA: "BJ-MO", YINCHUAN: "CN-NX"}
 # The governor who also holds the consortium's privacy-officer role (reviews break-glass use).
 PRIVACY_OFFICE = GOVERNORS[0][0]
 
@@ -74,13 +84,13 @@ class Consortium:
         return identity, path
 
     def found(self) -> Cast:
-        self.n.chapter("A consortium is founded")
-        self.n.say(f"Starting from a clean ledger in {self.settings.root} (the previous demo's data is wiped).")
+        self.n.chapter(_("A consortium is founded"))
+        self.n.say(_("Starting from a clean ledger in {path} (the previous demo's data is wiped).").format(path=self.settings.root))
         self.network.reset()
         self.keys_dir.mkdir(parents=True, exist_ok=True)
         governors = [(name, country, self._identity(f"governor-{country.lower()}")[0]) for name, country in GOVERNORS]
         institutions = {}
-        for index, (name, _, country, roles) in enumerate(PLAN):
+        for index, (name, _slug, country, roles) in enumerate(PLAN):
             identity, path = self._identity(f"member-{index}")
             institutions[name] = Institution(name, country, roles, f"http://127.0.0.1:{self.api_ports[name]}", identity, path)
         genesis = ConsortiumGenesis(
@@ -91,48 +101,54 @@ class Consortium:
         genesis_file = self.settings.root / "demo" / "genesis.json"
         genesis_file.write_text(genesis.model_dump_json(indent=2))
         for name, country, identity in governors:
-            self.n.say(f"founding governor [bold]{name}[/] ({country}) {identity.address}")
+            self.n.say(_("founding governor [bold]{name}[/] ({country}) {address}").format(name=name, country=country, address=identity.address))
         report = self.network.up(genesis_file)
         for service, seconds in report.started.items():
-            self.n.say(f"{service:8} ready in {seconds:.2f}s" if seconds is not None else f"{service:8} already running")
-        self.n.check("ConsortiumRegistry" in report.deployed, "the consortium registry was not deployed")
-        self.n.say(f"deployed: {', '.join(report.deployed)}")
-        self.n.say(f"gateway (the only door for clients): {self.settings.gateway_url}; IPFS: {self.settings.ipfs_url}")
+            if seconds is not None:
+                self.n.say(_("{service} ready in {seconds} s").format(service=f"{service:8}", seconds=format_decimal(round(seconds, 2), "0.00", locale=babel_locale())))
+            else:
+                self.n.say(_("{service} already running").format(service=f"{service:8}"))
+        self.n.check("ConsortiumRegistry" in report.deployed, _("the consortium registry was not deployed"))
+        self.n.say(_("deployed: {contracts}").format(contracts=", ".join(report.deployed)))
+        self.n.say(_("gateway (the only door for clients): {gateway}; IPFS: {ipfs}").format(gateway=self.settings.gateway_url, ipfs=self.settings.ipfs_url))
         return Cast(governors, institutions)
 
     def admit(self, ledger: Ledger, cast: Cast) -> None:
-        self.n.chapter("Institutions are admitted by a 2-of-3 governor vote")
+        self.n.chapter(_("Institutions are admitted by a 2-of-3 governor vote"))
         registry = ConsortiumRegistry(ledger)
         proposer = ledger.sender(cast.governors[0][2].account)
         seconder = ledger.sender(cast.governors[1][2].account)
         for member in cast.institutions.values():
             application = MemberApplication(address=member.identity.address, name=member.name, country=member.country, roles=member.roles, hpke_public_key=member.identity.hpke_public_key.to_bytes(), endpoint=member.endpoint)
             proposal_id = registry.propose_admission(proposer, application)
-            self.n.check(registry.member(member.identity.address) is None, f"{member.name} became a member before the vote reached quorum")
-            self.n.say(f"proposal #{proposal_id}: admit [bold]{member.name}[/] ({member.country}, {', '.join(member.roles)}) — 1 of 2 votes ({cast.governors[0][0]})")
+            self.n.check(registry.member(member.identity.address) is None, _("{name} became a member before the vote reached quorum").format(name=member.name))
+            self.n.say(_("proposal #{proposal}: admit [bold]{name}[/] ({country}, {roles}) — 1 of 2 votes ({governor})").format(
+                proposal=proposal_id, name=member.name, country=member.country, roles=joined(role_display(member.roles)), governor=cast.governors[0][0]))
             executed = registry.approve(seconder, proposal_id)
             admitted = registry.member(member.identity.address)
-            self.n.check(executed and admitted is not None and admitted.active, f"{member.name} was not admitted after the second vote")
-            self.n.say(f"proposal #{proposal_id}: 2 of 2 votes ({cast.governors[1][0]}) — [green]admitted[/]")
-        table = Table("name", "country", "roles", "status", "address", title="the member directory, read from the chain")
+            self.n.check(executed and admitted is not None and admitted.active, _("{name} was not admitted after the second vote").format(name=member.name))
+            self.n.say(_("proposal #{proposal}: 2 of 2 votes ({governor}) — [green]admitted[/]").format(proposal=proposal_id, governor=cast.governors[1][0]))
+        table = Table(_("name"), _("country"), _("roles"), _("status"), _("address"), title=_("the member directory, read from the chain"))
         members = registry.directory()
         for member in members:
-            table.add_row(member.name, member.country, ", ".join(member.roles), member.status.lower(), member.address)
+            table.add_row(member.name, member.country, joined(role_display(member.roles)), _(MEMBER_STATUS.get(member.status, member.status.lower())), member.address)
         self.n.console.print(table)
-        self.n.check(len(members) == len(GOVERNORS) + len(cast.institutions), f"expected {len(GOVERNORS) + len(cast.institutions)} members, found {len(members)}")
+        expected = len(GOVERNORS) + len(cast.institutions)
+        self.n.check(len(members) == expected, _("expected {expected} members, found {found}").format(expected=expected, found=len(members)))
 
     def show_permissioning(self, cast: Cast) -> None:
-        self.n.chapter("The gateway keeps outsiders and operator powers out")
+        self.n.chapter(_("The gateway keeps outsiders and operator powers out"))
         url = self.settings.gateway_url
         some_member = next(iter(cast.institutions.values())).identity.address
         # An operator power of the node that runs: rewinding geth's chain, or rewriting a balance on anvil.
         method, params = ("debug_setHead", ["0x1"]) if self.settings.chain_engine == "geth" else ("anvil_setBalance", [some_member, "0x1"])
         reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
-        self.n.check("error" in reply, f"the gateway let {method} through")
-        self.n.say(f"{method} -> refused: {reply['error']['message']}")
+        self.n.check("error" in reply, _("the gateway let {method} through").format(method=method))
+        # The gateway's own words are quoted as it said them (a JSON-RPC server speaks English to operators).
+        self.n.say(_("{method} -> refused: {reason}").format(method=method, reason=quoted(reply["error"]["message"])))
         outsider = Account.create()
         tx = {"to": outsider.address, "value": 0, "gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "nonce": 0, "chainId": self.settings.chain_id}
         raw = "0x" + outsider.sign_transaction(tx).raw_transaction.hex()
         reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]}).json()
-        self.n.check("error" in reply and outsider.address in reply["error"]["message"], "the gateway accepted a non-member's transaction")
-        self.n.say(f"an outsider's signed transaction -> refused: {reply['error']['message']}")
+        self.n.check("error" in reply and outsider.address in reply["error"]["message"], _("the gateway accepted a non-member's transaction"))
+        self.n.say(_("an outsider's signed transaction -> refused: {reason}").format(reason=quoted(reply["error"]["message"])))

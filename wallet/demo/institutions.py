@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 
 from api.auth.store import AuthStore, parse_scopes
+from i18n import content_language
 from network.processes import ManagedProcess
 from network.settings import NetworkSettings
-from wallet.demo.consortium import DEMO_PASSWORD, PLAN, SLUGS, Institution
+from wallet.demo.consortium import DEMO_PASSWORD, DIVISIONS, PLAN, SLUGS, Institution
 
 
 @dataclass
@@ -27,7 +28,9 @@ class InstitutionApi:
     token: str
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+        # Accept-Language: the hospital systems of the story read problem details in the demo's language.
+        headers = {"Authorization": f"Bearer {self.token}", "Accept-Language": content_language()}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self.client() as client:
@@ -45,7 +48,8 @@ def institution_apis(settings: NetworkSettings, institutions: list[Institution],
             process = ManagedProcess(f"api-{slug}", settings.run_dir, settings.log_dir)
             process.stop()  # a leftover of an interrupted demo
             url = f"http://127.0.0.1:{ports[institution.name]}"
-            env = {"HEALTHSILK_MEMBER_PASSWORD": DEMO_PASSWORD, "HEALTHSILK_DATA_DIR": str(settings.root)}
+            env = {"HEALTHSILK_MEMBER_PASSWORD": DEMO_PASSWORD, "HEALTHSILK_DATA_DIR": str(settings.root),
+                   "HEALTHSILK_PUBLICHEALTH_DIVISION": DIVISIONS.get(institution.name, "")}
             process.start([sys.executable, "-m", "wallet.cli", "api", "serve", "--member-key", str(institution.key_file), "--port", str(ports[institution.name]), "--data-dir", str(data_dir)], env=env)
             processes.append(process)
             process.wait_ready(lambda url=url: httpx.get(f"{url}/health", timeout=2).status_code == 200, timeout=60)

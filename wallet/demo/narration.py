@@ -15,6 +15,7 @@ class Narrator:
         self._chapter = 0
 
     def chapter(self, title: str) -> None:
+        """`title` arrives translated (callers pass `_("...")`); only the numbering is added here."""
         self._chapter += 1
         self.console.rule(f"[bold cyan]{self._chapter}. {title}")
 

@@ -1,0 +1,14 @@
+"""Deploy the referral cases flow (issue 12): it reads the registry, the consent ledger and the record registry."""
+
+from __future__ import annotations
+
+from migrations import MigrationContext
+
+
+def migrate(context: MigrationContext) -> None:
+    context.deploy(
+        "ReferralCases",
+        context.address("ConsortiumRegistry"),
+        context.address("ConsentLedger"),
+        context.address("RecordRegistry"),
+    )

@@ -1,0 +1,97 @@
+"""LOINC codes of common laboratory tests: data only (records/categories.py reads it).
+
+An Observation without a `category` is still a lab result when its code is a laboratory LOINC code: lab systems
+commonly send results that way (HL7's own observation-example-glucose has no category). The list holds the
+tests a hospital exchanges most (chemistry, haematology, coagulation, urinalysis, serology, blood gases), with
+their LOINC long common names abbreviated; LOINC's CLASSTYPE 1 (laboratory) is what they share.
+"""
+
+from __future__ import annotations
+
+LAB_LOINC: dict[str, str] = {
+    # chemistry
+    "2339-0": "Glucose [Mass/volume] in Blood",
+    "2345-7": "Glucose [Mass/volume] in Serum or Plasma",
+    "15074-8": "Glucose [Moles/volume] in Blood",
+    "14749-6": "Glucose [Moles/volume] in Serum or Plasma",
+    "1558-6": "Fasting glucose [Mass/volume] in Serum or Plasma",
+    "4548-4": "Hemoglobin A1c/Hemoglobin.total in Blood",
+    "17856-6": "Hemoglobin A1c/Hemoglobin.total in Blood by HPLC",
+    "2160-0": "Creatinine [Mass/volume] in Serum or Plasma",
+    "38483-4": "Creatinine [Mass/volume] in Blood",
+    "33914-3": "eGFR (MDRD) in Serum or Plasma",
+    "62238-1": "eGFR (CKD-EPI) in Serum or Plasma",
+    "3094-0": "Urea nitrogen [Mass/volume] in Serum or Plasma",
+    "2951-2": "Sodium [Moles/volume] in Serum or Plasma",
+    "2823-3": "Potassium [Moles/volume] in Serum or Plasma",
+    "2075-0": "Chloride [Moles/volume] in Serum or Plasma",
+    "2028-9": "Carbon dioxide, total [Moles/volume] in Serum or Plasma",
+    "17861-6": "Calcium [Mass/volume] in Serum or Plasma",
+    "2093-3": "Cholesterol [Mass/volume] in Serum or Plasma",
+    "2085-9": "HDL Cholesterol [Mass/volume] in Serum or Plasma",
+    "13457-7": "LDL Cholesterol (calculated) in Serum or Plasma",
+    "2089-1": "LDL Cholesterol [Mass/volume] in Serum or Plasma",
+    "2571-8": "Triglyceride [Mass/volume] in Serum or Plasma",
+    "1742-6": "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+    "1920-8": "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+    "6768-6": "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma",
+    "1975-2": "Bilirubin.total [Mass/volume] in Serum or Plasma",
+    "1751-7": "Albumin [Mass/volume] in Serum or Plasma",
+    "2885-2": "Protein [Mass/volume] in Serum or Plasma",
+    "6598-7": "Troponin T.cardiac [Mass/volume] in Serum or Plasma",
+    "10839-9": "Troponin I.cardiac [Mass/volume] in Serum or Plasma",
+    "30934-4": "Natriuretic peptide B [Mass/volume] in Serum or Plasma",
+    "33762-6": "NT-proBNP [Mass/volume] in Serum or Plasma",
+    "1988-5": "C reactive protein [Mass/volume] in Serum or Plasma",
+    "3016-3": "Thyrotropin [Units/volume] in Serum or Plasma",
+    "2276-4": "Ferritin [Mass/volume] in Serum or Plasma",
+    "2498-4": "Iron [Mass/volume] in Serum or Plasma",
+    "2532-0": "Lactate dehydrogenase [Enzymatic activity/volume] in Serum or Plasma",
+    "2524-7": "Lactate [Moles/volume] in Serum or Plasma",
+    # haematology
+    "718-7": "Hemoglobin [Mass/volume] in Blood",
+    "4544-3": "Hematocrit [Volume Fraction] of Blood by Automated count",
+    "6690-2": "Leukocytes [#/volume] in Blood by Automated count",
+    "789-8": "Erythrocytes [#/volume] in Blood by Automated count",
+    "777-3": "Platelets [#/volume] in Blood by Automated count",
+    "787-2": "MCV [Entitic volume] by Automated count",
+    "785-6": "MCH [Entitic mass] by Automated count",
+    "786-4": "MCHC [Mass/volume] by Automated count",
+    "770-8": "Neutrophils/100 leukocytes in Blood by Automated count",
+    "736-9": "Lymphocytes/100 leukocytes in Blood by Automated count",
+    "58410-2": "CBC panel - Blood by Automated count",
+    "57021-8": "CBC W Auto Differential panel - Blood",
+    "4537-7": "Erythrocyte sedimentation rate by Westergren method",
+    "883-9": "ABO group [Type] in Blood",
+    "10331-7": "Rh [Type] in Blood",
+    # coagulation
+    "5902-2": "Prothrombin time (PT)",
+    "6301-6": "INR in Platelet poor plasma by Coagulation assay",
+    "14979-9": "aPTT in Platelet poor plasma by Coagulation assay",
+    "48065-7": "Fibrin D-dimer FEU [Mass/volume] in Platelet poor plasma",
+    # urinalysis
+    "5811-5": "Specific gravity of Urine by Test strip",
+    "5803-2": "pH of Urine by Test strip",
+    "5804-0": "Protein [Mass/volume] in Urine by Test strip",
+    "5792-7": "Glucose [Mass/volume] in Urine by Test strip",
+    "14959-1": "Microalbumin/Creatinine [Mass Ratio] in Urine",
+    "24356-8": "Urinalysis complete panel - Urine",
+    # blood gases
+    "2744-1": "pH of Arterial blood",
+    "2019-8": "Carbon dioxide [Partial pressure] in Arterial blood",
+    "2703-7": "Oxygen [Partial pressure] in Arterial blood",
+    "24336-0": "Gas panel - Arterial blood",
+    # microbiology and serology
+    "600-7": "Bacteria identified in Blood by Culture",
+    "630-4": "Bacteria identified in Urine by Culture",
+    "94500-6": "SARS-CoV-2 RNA [Presence] in Respiratory specimen by NAA with probe detection",
+    "5196-1": "Hepatitis B virus surface Ag [Presence] in Serum",
+    "16128-1": "Hepatitis C virus Ab [Presence] in Serum",
+    "7905-3": "HIV 1+2 Ab [Presence] in Serum",
+    "56888-1": "HIV 1+2 Ab + HIV1 p24 Ag [Presence] in Serum or Plasma",
+    "32700-7": "Malaria parasites identified in Blood by Light microscopy",
+    "11011-4": "Hepatitis C virus RNA [Units/volume] in Serum or Plasma by NAA",
+    "25836-8": "HIV 1 RNA [#/volume] in Serum or Plasma by NAA",
+    "20447-9": "HIV 1 RNA [#/volume] in Serum or Plasma by NAA with probe detection",
+    "2106-3": "Choriogonadotropin (pregnancy test) [Presence] in Urine",
+}

@@ -1,0 +1,83 @@
+"""`healthsilk alerts`: your alert inbox (who broke the glass on your records, why, when, until when, what was read),
+or with --token the institution's inbox; `--watch` keeps showing new alerts as they come."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from i18n import _
+from wallet import render
+from wallet.commands.emergency_common import (
+    TokenOpt,
+    reason_for,
+    staff_client,
+    staff_token,
+)
+from wallet.options import ApiOpt, JsonOpt, WalletOpt, friendly
+from wallet.session import PatientSession
+
+app = typer.Typer(help="Your alerts: break-glass access to your records and other alerts of the care flows.", invoke_without_command=True)
+
+
+def _rows(alerts: list[dict[str, Any]], reasons: dict[str, str]) -> Table:
+    table = Table(title=_("Alerts"), title_justify="left")
+    for column in (_("when"), _("who"), _("what"), _("why"), _("until"), _("records read"), _("review")):
+        table.add_column(column, overflow="fold")
+    for alert in alerts:
+        d = alert.get("details", {})
+        why = d.get("reason_code", "")
+        if alert["id"] in reasons:
+            why = f"{why}: {reasons[alert['id']]}"
+        table.add_row(
+            render.when(alert.get("raised_at")), escape(render.who(alert.get("raised_by_name"), alert.get("raised_by"))),
+            escape(f"{alert.get('kind')} " + ", ".join(d.get("categories", []))), escape(why), render.when(d.get("expires_at")),
+            "\n".join(render.short(r) for r in d.get("records_read", [])) or _("none yet"), str(d.get("review", "")).lower(),
+        )
+    return table
+
+
+@app.callback()
+@friendly
+def alerts(
+    ctx: typer.Context,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep showing new alerts until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between checks with --watch.", min=0.5)] = 5.0,
+    api: ApiOpt = None, wallet: WalletOpt = None, token: TokenOpt = None, json_output: JsonOpt = False,
+) -> None:
+    """Show your alerts (the patient's wallet), or with --token your institution's inbox."""
+    if ctx.invoked_subcommand is not None:
+        return
+    secret = staff_token(token)
+    session = None if secret else PatientSession(api, wallet)
+    client = staff_client(api, secret) if secret else session.client  # type: ignore[union-attr]
+    seen: set[str] = set()
+    reasons: dict[str, str] = {}
+    try:
+        while True:
+            found = [a for a in client._json("GET", "/v1/alerts") if a["id"] not in seen]
+            seen.update(a["id"] for a in found)
+            if session is not None:  # the free text opens only with the patient's key, here
+                for a in found:
+                    if a.get("source") == "emergency" and a.get("details", {}).get("reason_hash"):
+                        reasons[a["id"]] = reason_for(session, a["details"]["break_glass_id"], a["details"]["reason_hash"])
+            if json_output:
+                render.emit_json([{**a, "reason": reasons.get(a["id"])} for a in found])
+            elif found:
+                render.out.print(_rows(found, reasons))
+            elif not watch:
+                render.out.print(_("No alerts."))
+            if not watch:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    finally:
+        if session is not None:
+            session.__exit__(None, None, None)
+        else:
+            client.close()
