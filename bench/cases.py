@@ -22,9 +22,7 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from api.auth.store import SCOPES
+from bench.institutions import admit, serve
 from bench.network import (
     BenchNetwork,
     exit_cleanly_on_sigterm,
@@ -41,47 +39,12 @@ from bench.network import (
 )
 from care.cases_fhir import ecg_report, service_request
 from crypto import HpkePrivateKey, Identity
-from ledger.registry import ConsortiumRegistry, MemberApplication
-from network.sandbox import deterministic_account
 
 FRESH_SLOT_GAS = 22_100  # SSTORE zero -> non-zero with its cold access (EIP-2929)
 ECG = {
     "resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "11524-6", "display": "EKG study"}]},
     "subject": {"display": "bench patient"}, "valueSampledData": {"origin": {"value": 0, "unit": "uV"}, "period": 4, "dimensions": 1, "data": " ".join(["1"] * 2500)},
 }
-
-
-def _admit(net: BenchNetwork, label: str, name: str, country: str, endpoint: str = "") -> Identity:
-    identity = Identity(account=deterministic_account(f"healthsilk-bench/cases/{label}"), hpke_key=HpkePrivateKey.generate())
-    ledger = net.ledger()
-    registry = ConsortiumRegistry(ledger)
-    application = MemberApplication(address=identity.address, name=name, country=country, roles=["PROVIDER"], hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=endpoint)
-    registry.approve(ledger.sender(net.governors[1]), registry.propose_admission(ledger.sender(net.governors[0]), application))
-    return identity
-
-
-def _serve(net: BenchNetwork, identity: Identity, root: Path, port: int) -> tuple[httpx.Client, Any, Callable[[], None]]:
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
-    s = net.settings
-    app = create_app(ApiSettings(data_dir=root, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url), identity)
-    token = app.state.services.auth.create_token("bench", frozenset(SCOPES))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=120)
-
-    def stop() -> None:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return client, app, stop
 
 
 def _ok(reply: httpx.Response, status: int = 200) -> Any:
@@ -190,16 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     with throwaway_network(engine="geth") as net, tempfile.TemporaryDirectory(prefix="bench-cases-") as tmp:
         root = Path(tmp)
         ports = {"lokossa": free_port(), "yinchuan": free_port()}
-        lok_id = _admit(net, "lokossa", "Bench Lokossa", "BJ", f"http://127.0.0.1:{ports['lokossa']}")
-        yin_id = _admit(net, "yinchuan", "Bench Yinchuan", "CN", f"http://127.0.0.1:{ports['yinchuan']}")
-        alm_id = _admit(net, "almaty", "Bench Almaty", "KZ")
-        lok, _, stop_lok = _serve(net, lok_id, root / "lokossa", ports["lokossa"])
-        yin, _, stop_yin = _serve(net, yin_id, root / "yinchuan", ports["yinchuan"])
+        lok_id = admit(net, "cases/lokossa", "Bench Lokossa", "BJ", ["PROVIDER"], f"http://127.0.0.1:{ports['lokossa']}")
+        yin_id = admit(net, "cases/yinchuan", "Bench Yinchuan", "CN", ["PROVIDER"], f"http://127.0.0.1:{ports['yinchuan']}")
+        alm_id = admit(net, "cases/almaty", "Bench Almaty", "KZ", ["PROVIDER"])
+        lok_api = serve(net, lok_id, root / "lokossa", ports["lokossa"])
+        yin_api = serve(net, yin_id, root / "yinchuan", ports["yinchuan"])
         try:
-            figures = CaseBench(net, lok, yin, {"lokossa": lok_id.address, "yinchuan": yin_id.address, "almaty": alm_id.address}).run()
+            with lok_api.client() as lok, yin_api.client() as yin:
+                figures = CaseBench(net, lok, yin, {"lokossa": lok_id.address, "yinchuan": yin_id.address, "almaty": alm_id.address}).run()
         finally:
-            stop_yin()
-            stop_lok()
+            yin_api.stop()
+            lok_api.stop()
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,14 @@ import httpx
 from eth_account import Account
 from eth_utils import keccak
 
-from api.auth.store import SCOPES
+from bench.institutions import admit, serve
 from bench.network import (
-    BenchNetwork,
     exit_cleanly_on_sigterm,
     free_port,
     throwaway_network,
 )
 from crypto import HpkePrivateKey, Identity
 from ledger.emergency import BreakGlassLedger
-from ledger.registry import ConsortiumRegistry, MemberApplication
-from network.sandbox import deterministic_account
 
 TARGET_S = 5.0
 ALLERGY = {
@@ -45,37 +41,6 @@ ECG = {
     "resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "11524-6", "display": "EKG study"}]},
     "subject": {"reference": "Patient/example"}, "valueSampledData": {"origin": {"value": 0, "unit": "uV"}, "period": 4, "dimensions": 1, "data": " ".join(["1"] * 2500)},
 }
-
-
-def _admit(net: BenchNetwork, label: str, name: str, roles: list[str], endpoint: str = "") -> Identity:
-    identity = Identity(account=deterministic_account(f"healthsilk-bench/emergency/{label}"), hpke_key=HpkePrivateKey.generate())
-    ledger = net.ledger()
-    registry = ConsortiumRegistry(ledger)
-    application = MemberApplication(address=identity.address, name=name, country="KZ", roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=endpoint)
-    registry.approve(ledger.sender(net.governors[1]), registry.propose_admission(ledger.sender(net.governors[0]), application))
-    return identity
-
-
-def _serve(net: BenchNetwork, identity: Identity, root: Path, port: int) -> tuple[str, str, Any]:
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
-    s = net.settings
-    app = create_app(ApiSettings(data_dir=root, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url), identity)
-    token = app.state.services.auth.create_token("bench", frozenset(SCOPES))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return f"http://127.0.0.1:{port}", token, stop
 
 
 def _ok(response: httpx.Response, status: int = 200) -> Any:
@@ -93,18 +58,17 @@ def run(rounds: int) -> dict[str, Any]:
     with throwaway_network(engine="geth") as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-emergency-") as tmp:
         root = Path(tmp)
         hospital_port, ambulance_port = free_port(), free_port()
-        hospital = _admit(net, "hospital", "Bench Hospital", ["PROVIDER"], f"http://127.0.0.1:{hospital_port}")
-        ambulance = _admit(net, "ambulance", "Bench Ambulance", ["PROVIDER", "EMERGENCY"], f"http://127.0.0.1:{ambulance_port}")
-        officer = _admit(net, "officer", "Bench Privacy Office", ["PRIVACY_OFFICER"])
-        h_url, h_token, stop_h = _serve(net, hospital, root / "hospital", hospital_port)
-        a_url, a_token, stop_a = _serve(net, ambulance, root / "ambulance", ambulance_port)
+        hospital = admit(net, "emergency/hospital", "Bench Hospital", "BJ", ["PROVIDER"], f"http://127.0.0.1:{hospital_port}")
+        ambulance = admit(net, "emergency/ambulance", "Bench Ambulance", "KZ", ["PROVIDER", "EMERGENCY"], f"http://127.0.0.1:{ambulance_port}")
+        officer = admit(net, "emergency/officer", "Bench Privacy Office", "CN", ["PRIVACY_OFFICER"])
+        h_api = serve(net, hospital, root / "hospital", hospital_port)
+        a_api = serve(net, ambulance, root / "ambulance", ambulance_port)
         ledger = net.ledger()
         bg = BreakGlassLedger(ledger)
         latencies: list[float] = []
         gas: dict[str, list[int]] = {"break_glass_gas": [], "read_gas": [], "review_gas": [], "review_by_signature_gas": []}
         try:
-            with httpx.Client(base_url=h_url, headers={"Authorization": f"Bearer {h_token}"}, timeout=120) as h, \
-                 httpx.Client(base_url=a_url, headers={"Authorization": f"Bearer {a_token}"}, timeout=120) as a:
+            with h_api.client() as h, a_api.client() as a:
                 for n in range(rounds):
                     patient = Identity(account=Account.create(), hpke_key=HpkePrivateKey.generate())
                     _relay(h, patient, {"action": "register", "patient": patient.address, "hpke_public_key": patient.hpke_public_key.to_hex()})
@@ -129,8 +93,8 @@ def run(rounds: int) -> dict[str, Any]:
                         receipt = bg.relay_review(bg.sender(hospital.account), message, message.sign(patient.account))
                         gas["review_by_signature_gas"].append(int(receipt["gasUsed"]))
         finally:
-            stop_a()
-            stop_h()
+            a_api.stop()
+            h_api.stop()
     latencies.sort()
     result: dict[str, Any] = {
         "bench": "emergency", "network": "geth sandbox (--dev.period 0), two API processes' worth of in-process servers", "rounds": rounds,

@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,17 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from api.auth.store import SCOPES
-from bench.network import BenchNetwork, exit_cleanly_on_sigterm, free_port, throwaway_network
+from bench.institutions import admit, serve
+from bench.network import (
+    BenchNetwork,
+    exit_cleanly_on_sigterm,
+    free_port,
+    throwaway_network,
+)
 from crypto import HpkePrivateKey, Identity
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.payments import HealthCardPayments, NewProgramme
-from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.vocabulary import Category, Purpose
-from network.sandbox import deterministic_account
 
 DISPENSE_BUDGET = 60_000
 REQUEST = {
@@ -43,39 +45,6 @@ REQUEST = {
 def _dispense(n: int) -> dict[str, Any]:
     return {"resourceType": "MedicationDispense", "status": "completed", "subject": {"reference": "Patient/example"},
             "medicationCodeableConcept": REQUEST["medicationCodeableConcept"], "quantity": {"value": 30 + n, "unit": "tablet"}}
-
-
-def _admit(net: BenchNetwork, label: str, name: str, country: str, roles: list[str], endpoint: str = "") -> Identity:
-    identity = Identity(account=deterministic_account(f"healthsilk-bench/prescriptions/{label}"), hpke_key=HpkePrivateKey.generate())
-    ledger = net.ledger()
-    registry = ConsortiumRegistry(ledger)
-    application = MemberApplication(address=identity.address, name=name, country=country, roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=endpoint)
-    registry.approve(ledger.sender(net.governors[1]), registry.propose_admission(ledger.sender(net.governors[0]), application))
-    return identity
-
-
-def _serve(net: BenchNetwork, identity: Identity, root: Path, port: int) -> tuple[httpx.Client, Any]:
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
-    s = net.settings
-    app = create_app(ApiSettings(data_dir=root, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url), identity)
-    token = app.state.services.auth.create_token("bench", frozenset(SCOPES))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=120)
-
-    def stop() -> None:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return client, stop
 
 
 def _ok(response: httpx.Response, status: int = 200) -> Any:
@@ -94,11 +63,11 @@ def run(rounds: int, seconds: float) -> dict[str, Any]:
     with throwaway_network(engine="geth") as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-rx-") as tmp:
         root = Path(tmp)
         p_port, f_port = free_port(), free_port()
-        prescriber = _admit(net, "prescriber", "Bench Prescriber", "CN", ["PROVIDER"], f"http://127.0.0.1:{p_port}")
-        pharmacy = _admit(net, "pharmacy", "Bench Pharmacy", "BJ", ["PROVIDER", "PHARMACY"], f"http://127.0.0.1:{f_port}")
-        payer = _admit(net, "payer", "Bench Fund", "BJ", ["PAYER"])
-        p, stop_p = _serve(net, prescriber, root / "prescriber", p_port)
-        f, stop_f = _serve(net, pharmacy, root / "pharmacy", f_port)
+        prescriber = admit(net, "prescriptions/prescriber", "Bench Prescriber", "CN", ["PROVIDER"], f"http://127.0.0.1:{p_port}")
+        pharmacy = admit(net, "prescriptions/pharmacy", "Bench Pharmacy", "BJ", ["PROVIDER", "PHARMACY"], f"http://127.0.0.1:{f_port}")
+        payer = admit(net, "prescriptions/payer", "Bench Fund", "BJ", ["PAYER"])
+        p_api, f_api = serve(net, prescriber, root / "prescriber", p_port), serve(net, pharmacy, root / "pharmacy", f_port)
+        p, f = p_api.client(), f_api.client()
         ledger = net.ledger()
         consents, payments = ConsentLedger(ledger), HealthCardPayments(ledger)
         fund = ledger.sender(payer.account)
@@ -137,8 +106,9 @@ def run(rounds: int, seconds: float) -> dict[str, Any]:
                 _ok(f.get(f"/v1/prescriptions/{pid}/verify"))
                 decisions += 1
         finally:
-            stop_f()
-            stop_p()
+            for client, served in ((f, f_api), (p, p_api)):
+                client.close()
+                served.stop()
     result: dict[str, Any] = {
         "bench": "prescriptions", "network": "geth sandbox (--dev.period 0), in-process API servers", "rounds": rounds,
         **{key: round(sum(values) / len(values)) for key, values in gas.items() if values},

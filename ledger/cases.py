@@ -3,10 +3,10 @@ requester), accept, decline, answer, share, close; the case views; the case's ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import IntEnum
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -16,9 +16,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from ledger.chain import Ledger
-from ledger.compile import load_artifact
 from ledger.eip712 import Domain, TypedMessage
-from ledger.errors import ContractRevert, ErrorDecoder
 from ledger.events import DecodedEvent
 from ledger.transactions import TransactionSender
 
@@ -30,7 +28,6 @@ APPROVE_CASE_TYPES = {"ApproveCase": [{"name": "caseId", "type": "bytes32"}, {"n
 REFUSE_CASE_TYPES = {"RefuseCase": [{"name": "caseId", "type": "bytes32"}, {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"}]}
 CASE_EVENTS = ("CaseOpened", "CaseApproved", "CaseRefused", "CaseAccepted", "CaseDeclined", "CaseAnswered", "CaseShared", "CaseClosed")
 
-T = TypeVar("T")
 
 
 class CaseState(IntEnum):
@@ -142,11 +139,6 @@ class ReferralCases:
     def domain(self) -> Domain:
         return Domain.of(self.contract)
 
-    @cached_property
-    def _decoder(self) -> ErrorDecoder:
-        # The ledger's shared decoder does not know the care flow contracts' errors yet: decode them here.
-        return ErrorDecoder([load_artifact(CONTRACT)["abi"]])
-
     @property
     def address(self) -> str:
         return str(self.contract.address)
@@ -257,15 +249,7 @@ class ReferralCases:
 
     # --- private ---------------------------------------------------------------------------------------
     def _transact(self, sender: TransactionSender, call: Any) -> TxReceipt:
-        return self._decoded(lambda: sender.transact(call))
-
-    def _decoded(self, action: Callable[[], T]) -> T:
-        try:
-            return action()
-        except ContractRevert as exc:
-            if exc.name == "UnknownRevert" and exc.raw:
-                raise self._decoder.decode(exc.raw) from None
-            raise
+        return self.ledger.transact(sender, call)
 
     def _tx(self, case_id: bytes, receipt: TxReceipt) -> CaseTx:
         return CaseTx(case_id=case_id, transaction_hash=receipt["transactionHash"].to_0x_hex(), block_number=receipt["blockNumber"], gas_used=receipt["gasUsed"])

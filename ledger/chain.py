@@ -6,6 +6,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
+
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
@@ -13,7 +16,7 @@ from web3.middleware import ExtraDataToPOAMiddleware
 
 from ledger.compile import load_artifact
 from ledger.deployments import Deployments
-from ledger.errors import ErrorDecoder
+from ledger.errors import ContractRevert, ErrorDecoder
 from ledger.events import DEFAULT_MAX_BLOCK_RANGE, DecodedEvent, EventReader
 from ledger.transactions import TransactionSender
 
@@ -54,6 +57,16 @@ class Ledger:
             except (FileNotFoundError, KeyError, LookupError):
                 continue
         return ErrorDecoder(abis)
+
+    def transact(self, sender: TransactionSender, function: ContractFunction) -> TxReceipt:
+        """`sender.transact(function)`; a refusal the sender's own decoder did not know (a sender made before the care
+        flows were known, say) is decoded with every project contract's errors, so it is raised by its error's name."""
+        try:
+            return sender.transact(function)
+        except ContractRevert as exc:
+            if exc.name == "UnknownRevert" and exc.raw:
+                raise self.decoder.decode(exc.raw) from None
+            raise
 
     def contract(self, name: str) -> Contract:
         if name not in self._contracts:

@@ -6,10 +6,9 @@ wallet; any active member relays. An EMERGENCY member opens a break-glass; a PRI
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import IntEnum
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from eth_utils import to_checksum_address
 from pydantic import BaseModel
@@ -17,10 +16,9 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from ledger.chain import KNOWN_CONTRACTS, Ledger
-from ledger.compile import load_artifact
+from ledger.chain import Ledger
 from ledger.eip712 import Domain, TypedMessage
-from ledger.errors import ContractRevert, ErrorDecoder
+from ledger.errors import ErrorDecoder
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category
 
@@ -50,7 +48,6 @@ REVIEW_BREAK_GLASS_TYPES = {
     ]
 }
 
-T = TypeVar("T")
 
 
 class PolicyMode(IntEnum):
@@ -150,10 +147,9 @@ class BreakGlassLedger:
     def contract(self) -> Contract:
         return self.ledger.contract(CONTRACT)
 
-    @cached_property
+    @property
     def decoder(self) -> ErrorDecoder:
-        abis = [load_artifact(name)["abi"] for name in (*KNOWN_CONTRACTS, CONTRACT)]
-        return ErrorDecoder(abis)
+        return self.ledger.decoder  # every project contract's errors, BreakGlass's included
 
     @cached_property
     def domain(self) -> Domain:
@@ -275,13 +271,4 @@ class BreakGlassLedger:
         )
 
     def _transact(self, sender: TransactionSender, function: ContractFunction) -> TxReceipt:
-        return self._decoded(lambda: sender.transact(function))
-
-    def _decoded(self, action: Callable[[], T]) -> T:
-        """Runs `action`; a refusal the sender's decoder did not know is decoded with BreakGlass's errors."""
-        try:
-            return action()
-        except ContractRevert as exc:
-            if exc.name == "UnknownRevert" and exc.raw:
-                raise self.decoder.decode(exc.raw) from None
-            raise
+        return self.ledger.transact(sender, function)

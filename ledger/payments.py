@@ -20,10 +20,9 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger.chain import KNOWN_CONTRACTS, Ledger
-from ledger.compile import load_artifact
+from ledger.chain import Ledger
 from ledger.eip712 import Domain, TypedMessage
-from ledger.errors import ContractRevert, ErrorDecoder
+from ledger.errors import ErrorDecoder
 from ledger.events import EventReader
 from ledger.registry import ConsortiumRegistry
 from ledger.transactions import TransactionSender
@@ -334,23 +333,12 @@ class HealthCardPayments:
 
     @cached_property
     def decoder(self) -> ErrorDecoder:
-        """Every project contract's errors, the payments ones included (the chain's default decoder may lack them)."""
-        abis = []
-        for name in (*KNOWN_CONTRACTS, "HealthCardPayments", "SettlementToken"):
-            try:
-                abis.append(load_artifact(name)["abi"])
-            except (FileNotFoundError, KeyError, LookupError):
-                continue
-        return ErrorDecoder(abis)
+        """Every project contract's errors (senders made with it name the payments contract's refusals)."""
+        return self.ledger.decoder
 
     def send(self, sender: TransactionSender, function: ContractFunction) -> TxReceipt:
         """Send one call; refusals surface as ContractRevert named after the payments contract's custom error."""
-        try:
-            return sender.transact(function)
-        except ContractRevert as exc:
-            if exc.name == "UnknownRevert" and exc.raw:
-                raise self.decoder.decode(exc.raw) from None
-            raise
+        return self.ledger.transact(sender, function)
 
     # --- programmes (payer) ------------------------------------------------------------------------
     def create_programme(self, payer: TransactionSender, programme: NewProgramme) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from enum import IntEnum
-from functools import cached_property
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -20,10 +19,9 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger.chain import KNOWN_CONTRACTS, Ledger
-from ledger.compile import load_artifact
+from ledger.chain import Ledger
 from ledger.eip712 import Domain, TypedMessage
-from ledger.errors import ContractRevert, ErrorDecoder
+from ledger.errors import ErrorDecoder
 from ledger.transactions import TransactionSender
 
 CONTRACT = "Prescriptions"
@@ -172,23 +170,14 @@ class Prescriptions:
     def domain(self) -> Domain:
         return Domain.of(self.contract)
 
-    @cached_property
+    @property
     def decoder(self) -> ErrorDecoder:
-        abis = []
-        for name in (*KNOWN_CONTRACTS, CONTRACT):
-            try:
-                abis.append(load_artifact(name)["abi"])
-            except (FileNotFoundError, KeyError, LookupError):
-                continue
-        return ErrorDecoder(abis)
+        """Every project contract's errors, this one's included."""
+        return self.ledger.decoder
 
     def send(self, sender: TransactionSender, function: ContractFunction) -> TxReceipt:
-        try:
-            return sender.transact(function)
-        except ContractRevert as exc:
-            if exc.name == "UnknownRevert" and exc.raw:
-                raise self.decoder.decode(exc.raw) from None
-            raise
+        """One call; refusals surface as ContractRevert named after this contract's custom error."""
+        return self.ledger.transact(sender, function)
 
     # --- prescriber --------------------------------------------------------------------------------
     def issue(self, prescriber: TransactionSender, prescription: NewPrescription) -> TxReceipt:

@@ -8,7 +8,6 @@ subdivision suffix ("BJ" + "MO" for Mono, Benin).
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -18,9 +17,8 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger.chain import KNOWN_CONTRACTS, Ledger
-from ledger.compile import load_artifact
-from ledger.errors import ContractRevert, ErrorDecoder
+from ledger.chain import Ledger
+from ledger.errors import ErrorDecoder
 from ledger.transactions import TransactionSender
 
 CONTRACT = "PublicHealthReports"
@@ -158,24 +156,14 @@ class PublicHealthReports:
     def deployed(ledger: Ledger) -> bool:
         return CONTRACT in ledger.deployments.contracts
 
-    @cached_property
+    @property
     def decoder(self) -> ErrorDecoder:
-        abis = []
-        for name in (*KNOWN_CONTRACTS, CONTRACT):
-            try:
-                abis.append(load_artifact(name)["abi"])
-            except (FileNotFoundError, KeyError, LookupError):
-                continue
-        return ErrorDecoder(abis)
+        """Every project contract's errors, this one's included."""
+        return self.ledger.decoder
 
     def send(self, sender: TransactionSender, function: ContractFunction) -> TxReceipt:
         """One call; refusals surface as ContractRevert named after this contract's custom error."""
-        try:
-            return sender.transact(function)
-        except ContractRevert as exc:
-            if exc.name == "UnknownRevert" and exc.raw:
-                raise self.decoder.decode(exc.raw) from None
-            raise
+        return self.ledger.transact(sender, function)
 
     # --- parameters ------------------------------------------------------------------------------
     def parameters(self) -> Parameters:

@@ -7,7 +7,6 @@
 | `fhir.py` | FHIR R4B validation, canonical bytes |
 | `categories.py` | FHIR resource -> record category (lab Observations without a category by their LOINC code) |
 | `loinc_lab.py` | data: LOINC codes of common laboratory tests |
-| `fhir_bindings_more.py` | required bindings of Procedure and Patient (until they join `fhir_value_sets.py`) |
 | `record_id.py` | deterministic, author-keyed record ids |
 | `cid.py` | CID text/binary, local UnixFS CID, node only-hash |
 | `storage.py` | `ObjectStore`: add + pin, fetch-and-verify against the anchor |

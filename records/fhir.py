@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from records.errors import FieldIssue, InvalidResourceError
 from records.fhir_bindings import check_bindings
-from records.fhir_bindings_more import check_more_bindings
 
 FHIR_RELEASE = "R4B"
 Json = dict[str, Any]
@@ -64,7 +63,7 @@ def validate(
     except (ValueError, TypeError) as exc:
         _refuse(resource_type, [FieldIssue("", str(exc))])
     if bindings:
-        issues = check_bindings(model) + check_more_bindings(model)
+        issues = check_bindings(model)
         if issues:
             _refuse(resource_type, issues)
     canonical = model.model_dump(mode="json", exclude_none=True)

@@ -99,6 +99,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "codes": ["named-event", "periodic", "data-changed", "data-added", "data-modified", "data-removed", "data-accessed", "data-access-ended"]
     },
     "operation-parameter-use": {"codes": ["in", "out"]},
+    "administrative-gender": {"codes": ["male", "female", "other", "unknown"]},
+    "link-type": {"codes": ["replaced-by", "replaces", "refer", "seealso"]},
 }
 
 _QUANTITY = {"comparator": "quantity-comparator"}
@@ -149,4 +151,8 @@ BINDINGS: dict[str, dict[str, str]] = {
     "DataRequirementSort": {"direction": "sort-direction"},
     "TriggerDefinition": {"type": "trigger-type"},
     "ParameterDefinition": {"use": "operation-parameter-use"},
+    "Procedure": {"status": "event-status"},
+    "Patient": {"gender": "administrative-gender"},
+    "PatientContact": {"gender": "administrative-gender"},
+    "PatientLink": {"type": "link-type"},
 }

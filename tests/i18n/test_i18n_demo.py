@@ -80,7 +80,7 @@ def _run_demo(language: str, tmp_path: Path) -> tuple[subprocess.CompletedProces
     env = {**os.environ, **{f"HEALTHSILK_{name}": port for name, port in ports.items()}, "COLUMNS": "2000", "HEALTHSILK_LANG": language,
            "HEALTHSILK_I18N_MISSING_LOG": str(missing_log)}
     try:
-        result = subprocess.run([sys.executable, "-m", "wallet.cli", "demo", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=900)
+        result = subprocess.run([sys.executable, "-m", "wallet.cli", "demo", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=1800)  # a ceiling for a loaded machine
     finally:
         subprocess.run([sys.executable, "-m", "wallet.cli", "network", "down", "--data-dir", str(data_dir)], env=env, capture_output=True, timeout=60)
     missing = sorted(set(missing_log.read_text(encoding="utf-8").splitlines())) if missing_log.exists() else []

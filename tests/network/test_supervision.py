@@ -44,7 +44,8 @@ def _kill_and_wait_back(sandbox: Sandbox, process: ManagedProcess, answers: Call
     process.kill_hard()
     eventually(lambda: process.pid() not in (None, old_pid) and answers(), f"{process.name} restarted and answering")
     record = read_restarts(sandbox.settings.run_dir)[process.name]
-    assert record.count == (before.count if before else 0) + 1 and record.last_exit
+    # At least one restart: on a loaded machine a restarted component that is slow to come up may be restarted again.
+    assert record.count >= (before.count if before else 0) + 1 and record.last_exit
     return record.count
 
 
