@@ -65,15 +65,25 @@ class KeyRelease:
     signature: bytes = b""
 
     def typed(self, clients: RecordClients) -> TypedMessage:
-        contract = clients.ledger.contract(self.flow.contract)
         message = {"reader": to_checksum_address(self.reader), "ref": self.ref, "recordIds": list(self.record_ids), "nonce": self.nonce, "deadline": self.deadline}
-        return TypedMessage(Domain.of(contract), "KeyRelease", KEY_RELEASE_TYPES, message)
+        return TypedMessage(_domain(clients, self.flow), "KeyRelease", KEY_RELEASE_TYPES, message)
 
     def as_json(self) -> dict[str, object]:
         return {
             "flow": self.flow.name, "reader": self.reader, "ref": "0x" + self.ref.hex(), "record_ids": ["0x" + r.hex() for r in self.record_ids],
             "nonce": "0x" + self.nonce.hex(), "deadline": self.deadline, "signature": "0x" + self.signature.hex(),
         }
+
+
+_DOMAINS: dict[str, Domain] = {}  # by contract address: a deployed contract's EIP-712 domain never changes
+
+
+def _domain(clients: RecordClients, flow: CareFlowName) -> Domain:
+    """The flow contract's domain, asked of the chain once per contract rather than once per request."""
+    contract = clients.ledger.contract(flow.contract)
+    if contract.address not in _DOMAINS:
+        _DOMAINS[contract.address] = Domain.of(contract)
+    return _DOMAINS[contract.address]
 
 
 def chain_now(clients: RecordClients) -> int:
