@@ -61,7 +61,8 @@ def serve(
         console.print(_("[red]cannot open {member_key}: {error}[/red]").format(member_key=member_key, error=exc))
         raise typer.Exit(1) from None
     console.print(_("serving the API of {address} on http://{host}:{port} (data: {data_dir})").format(address=identity.address, host=settings.host, port=settings.port, data_dir=settings.data_dir))
-    uvicorn.run(create_app(settings, identity), host=settings.host, port=settings.port, log_level="info")
+    # uvloop and httptools (dependencies): measured cheaper per request than asyncio and h11 under the read load.
+    uvicorn.run(create_app(settings, identity), host=settings.host, port=settings.port, log_level="info", loop="uvloop", http="httptools")
 
 
 @token_app.command("create")

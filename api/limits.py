@@ -13,21 +13,23 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ProblemError, problem_response
+from i18n import _
+from i18n.formatting import number_text
 
 
 def too_large(limit: int) -> ProblemError:
-    return ProblemError(413, "payload-too-large", "Request body too large", f"request bodies are limited to {limit} bytes")
+    return ProblemError(413, "payload-too-large", _("Request body too large"), _("request bodies are limited to {limit} bytes").format(limit=limit))
 
 
 def malformed_json(reason: str) -> ProblemError:
-    return ProblemError(422, "malformed-json", "Malformed JSON body", f"the request body is not valid JSON (nesting is limited to 1,024 levels): {reason}")
+    return ProblemError(422, "malformed-json", _("Malformed JSON body"), _("the request body is not valid JSON (nesting is limited to {levels} levels): {reason}").format(levels=number_text(1024), reason=reason))
 
 
 class BodyTooLarge(HTTPException):
     """Raised from receive() mid-stream; an HTTPException so the framework passes it through to our handler."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request bodies are limited to {limit} bytes")
+        super().__init__(413, f"request bodies are limited to {limit} bytes")  # internal; the handler answers with too_large()
         self.limit = limit
 
 

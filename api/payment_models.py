@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.types import Address, HexBytes, RecordIdHex
-from ledger.payments import MAX_PRE_AUTH_VALIDITY, ProgrammeName, UINT40_MAX, UINT64_MAX, UINT128_MAX, code32
+from ledger.payments import UINT40_MAX, UINT64_MAX, UINT128_MAX, NewProgramme, code32
 
 Amount = Annotated[int, Field(ge=1, le=UINT64_MAX, description="minor units of the programme's currency (> 0)")]
 Limit = Annotated[int, Field(ge=0, le=UINT64_MAX, description="minor units; 0 = the programme's default")]
@@ -24,12 +24,18 @@ Code = Annotated[str, Field(pattern=r"^[!-~]{1,32}$", description="1..32 printab
 
 
 # --- requests -------------------------------------------------------------------------------------------
-class ProgrammeIn(BaseModel):
-    name: ProgrammeName
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code, e.g. KZT")
-    default_annual_limit: int = Field(ge=0, le=UINT64_MAX)
-    auto_approval_threshold: int = Field(default=0, ge=0, le=UINT64_MAX, description="pre-authorisation requests strictly below are approved at once; 0 = never")
-    pre_auth_validity_seconds: int = Field(default=7 * 86400, ge=1, le=MAX_PRE_AUTH_VALIDITY, description="how long an automatic approval stays valid")
+_WIRE_NAMES = {"pre_auth_validity": "pre_auth_validity_seconds"}  # the API names units where the ledger model does not
+
+
+# The ledger's own model, so the API checks exactly the limits ledger/ checks again (one definition, not two copies).
+class ProgrammeIn(NewProgramme):
+    """A new e-card programme with this institution as payer: a name, one currency, its card default and auto-approval rule."""
+
+    model_config = ConfigDict(alias_generator=lambda name: _WIRE_NAMES.get(name, name))
+
+    @property
+    def pre_auth_validity_seconds(self) -> int:
+        return self.pre_auth_validity
 
 
 class EmpanelIn(BaseModel):

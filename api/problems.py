@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from i18n import N_, _
+from i18n import N_, _, content_language, negotiate, use_language
+from i18n.validation import validation_message
 
 PROBLEM_BASE = "https://healthsilk.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -41,7 +42,9 @@ class Problem(BaseModel):
 
 class ValidationIssue(BaseModel):
     location: str = Field(description="where in the request, e.g. body.patient, body.status")
-    message: str
+    message: str = Field(description="what is wrong, in the request's language (Accept-Language)")
+    type: str | None = Field(default=None, description="request validation: the error's code (pydantic's error type, e.g. missing, "
+                             "string_pattern_mismatch), the same in every language")
     field: str | None = Field(default=None, description="FHIR uploads: JSON path inside the resource, e.g. status, component[0].code")
     value: Any = Field(default=None, description="FHIR uploads: the value given (null when none was, or it is not a plain value)")
     allowed: list[str] | None = Field(default=None, description="FHIR uploads: the codes the element's required binding allows")
@@ -121,16 +124,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = [{"location": _location(error.get("loc", ())), "message": str(error.get("msg", "invalid"))} for error in exc.errors()]
+        # `type` and `location` are for programs and stay the same in every language; `message` is for people.
+        issues = [{"location": _location(error.get("loc", ())), "message": validation_message(error), "type": str(error.get("type", ""))} for error in exc.errors()]
         summary = "; ".join(f"{issue['location']}: {issue['message']}" for issue in issues[:5])
         return problem_response(ProblemError(422, "invalid-request", _("Invalid request"), summary or _("the request is not valid"), errors=issues))
 
     _install_invalid_resource_handler(app)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem_response(ProblemError(500, "internal-error", _("Internal server error"), _("the server failed to handle this request; the error was logged")))
+        # Starlette answers a 500 from its outermost middleware, outside i18n.asgi: choose the language here.
+        language = negotiate(request.headers.get("accept-language"))
+        with use_language(language):
+            problem = ProblemError(500, "internal-error", _("Internal server error"), _("the server failed to handle this request; the error was logged"),
+                                   headers={"Content-Language": content_language(language), "Vary": "Accept-Language"})
+        return problem_response(problem)
 
 
 def _install_invalid_resource_handler(app: FastAPI) -> None:

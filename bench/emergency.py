@@ -10,7 +10,6 @@ itself after checking `mayRead` on chain). Target: 5 s or less. Gas: break-glass
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -22,12 +21,8 @@ import httpx
 from eth_account import Account
 from eth_utils import keccak
 
-from bench.institutions import admit, serve
-from bench.network import (
-    exit_cleanly_on_sigterm,
-    free_port,
-    throwaway_network,
-)
+from bench.institutions import admit, admit_and_serve, emit, ok
+from bench.network import exit_cleanly_on_sigterm, throwaway_network
 from crypto import HpkePrivateKey, Identity
 from ledger.emergency import BreakGlassLedger
 
@@ -43,26 +38,17 @@ ECG = {
 }
 
 
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    if response.status_code != status:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}")
-    return response.json()
-
-
 def _relay(client: httpx.Client, signer: Identity, body: dict[str, Any]) -> None:
-    typed = _ok(client.post("/v1/consents/prepare", json=body))["typed_data"]
-    _ok(client.post("/v1/consents/relay", json={"typed_data": typed, "signature": signer.account.sign_typed_data(full_message=typed).signature.to_0x_hex()}))
+    typed = ok(client.post("/v1/consents/prepare", json=body))["typed_data"]
+    ok(client.post("/v1/consents/relay", json={"typed_data": typed, "signature": signer.account.sign_typed_data(full_message=typed).signature.to_0x_hex()}))
 
 
 def run(rounds: int) -> dict[str, Any]:
     with throwaway_network(engine="geth") as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-emergency-") as tmp:
         root = Path(tmp)
-        hospital_port, ambulance_port = free_port(), free_port()
-        hospital = admit(net, "emergency/hospital", "Bench Hospital", "BJ", ["PROVIDER"], f"http://127.0.0.1:{hospital_port}")
-        ambulance = admit(net, "emergency/ambulance", "Bench Ambulance", "KZ", ["PROVIDER", "EMERGENCY"], f"http://127.0.0.1:{ambulance_port}")
+        hospital, h_api = admit_and_serve(net, "emergency/hospital", "Bench Hospital", "BJ", ["PROVIDER"], root / "hospital")
+        _ambulance, a_api = admit_and_serve(net, "emergency/ambulance", "Bench Ambulance", "KZ", ["PROVIDER", "EMERGENCY"], root / "ambulance")
         officer = admit(net, "emergency/officer", "Bench Privacy Office", "CN", ["PRIVACY_OFFICER"])
-        h_api = serve(net, hospital, root / "hospital", hospital_port)
-        a_api = serve(net, ambulance, root / "ambulance", ambulance_port)
         ledger = net.ledger()
         bg = BreakGlassLedger(ledger)
         latencies: list[float] = []
@@ -75,15 +61,15 @@ def run(rounds: int) -> dict[str, Any]:
                     now = int(ledger.w3.eth.get_block("latest")["timestamp"])
                     _relay(h, patient, {"action": "grant", "patient": patient.address, "grantee": hospital.address, "categories": ["ALLERGIES", "MEDICATIONS", "ECG"],
                                         "purposes": ["TREATMENT"], "valid_from": now - 60, "valid_until": now + 3600})
-                    ids = [_ok(h.post(f"/v1/patients/{patient.address}/records", json=r), 201)[0]["record_id"] for r in (ALLERGY, MEDICATION, ECG)]
+                    ids = [ok(h.post(f"/v1/patients/{patient.address}/records", json=r), 201)[0]["record_id"] for r in (ALLERGY, MEDICATION, ECG)]
                     started = time.perf_counter()
-                    view = _ok(a.post("/v1/emergency/break-glass", json={"patient": patient.address, "reason_code": "ETREAT", "reason": "bench"}), 201)
-                    _ok(a.get(f"/v1/records/{ids[0]}", params={"flow": "emergency", "ref": view["id"]}))
+                    view = ok(a.post("/v1/emergency/break-glass", json={"patient": patient.address, "reason_code": "ETREAT", "reason": "bench"}), 201)
+                    ok(a.get(f"/v1/records/{ids[0]}", params={"flow": "emergency", "ref": view["id"]}))
                     latencies.append(time.perf_counter() - started)
                     ref = bytes.fromhex(view["id"][2:])
                     opened = next(o for o in bg.opened(patient=patient.address) if o.id == ref)
                     gas["break_glass_gas"].append(int(ledger.w3.eth.get_transaction_receipt(opened.transaction_hash)["gasUsed"]))
-                    read = [e for e in ledger.events("BreakGlass", "CareRecordsAccessed", ref=ref)][0]
+                    read = next(iter(ledger.events("BreakGlass", "CareRecordsAccessed", ref=ref)))
                     gas["read_gas"].append(int(ledger.w3.eth.get_transaction_receipt(read.transaction_hash)["gasUsed"]))
                     if n % 2 == 0:
                         receipt = bg.review(bg.sender(officer.account), ref, True, keccak(text="bench"))
@@ -115,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     result = run(max(2, args.rounds))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    emit(result, args.json)
     return 0
 
 

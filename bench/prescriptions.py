@@ -12,7 +12,6 @@ per second, sequentially, over `--seconds`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -20,16 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from eth_account import Account
 
-from bench.institutions import admit, serve
-from bench.network import (
-    BenchNetwork,
-    exit_cleanly_on_sigterm,
-    free_port,
-    throwaway_network,
-)
+from bench.institutions import admit, admit_and_serve, emit, ok
+from bench.network import BenchNetwork, exit_cleanly_on_sigterm, throwaway_network
 from crypto import HpkePrivateKey, Identity
 from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.payments import HealthCardPayments, NewProgramme
@@ -47,12 +40,6 @@ def _dispense(n: int) -> dict[str, Any]:
             "medicationCodeableConcept": REQUEST["medicationCodeableConcept"], "quantity": {"value": 30 + n, "unit": "tablet"}}
 
 
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    if response.status_code != status:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}")
-    return response.json()
-
-
 def _gas(net: BenchNetwork, event: str, **indexed: Any) -> int:
     ledger = net.ledger()
     found = ledger.events("Prescriptions", event, **indexed)
@@ -62,11 +49,9 @@ def _gas(net: BenchNetwork, event: str, **indexed: Any) -> int:
 def run(rounds: int, seconds: float) -> dict[str, Any]:
     with throwaway_network(engine="geth") as net, tempfile.TemporaryDirectory(prefix="healthsilk-bench-rx-") as tmp:
         root = Path(tmp)
-        p_port, f_port = free_port(), free_port()
-        prescriber = admit(net, "prescriptions/prescriber", "Bench Prescriber", "CN", ["PROVIDER"], f"http://127.0.0.1:{p_port}")
-        pharmacy = admit(net, "prescriptions/pharmacy", "Bench Pharmacy", "BJ", ["PROVIDER", "PHARMACY"], f"http://127.0.0.1:{f_port}")
+        prescriber, p_api = admit_and_serve(net, "prescriptions/prescriber", "Bench Prescriber", "CN", ["PROVIDER"], root / "prescriber")
+        pharmacy, f_api = admit_and_serve(net, "prescriptions/pharmacy", "Bench Pharmacy", "BJ", ["PROVIDER", "PHARMACY"], root / "pharmacy")
         payer = admit(net, "prescriptions/payer", "Bench Fund", "BJ", ["PAYER"])
-        p_api, f_api = serve(net, prescriber, root / "prescriber", p_port), serve(net, pharmacy, root / "pharmacy", f_port)
         p, f = p_api.client(), f_api.client()
         ledger = net.ledger()
         consents, payments = ConsentLedger(ledger), HealthCardPayments(ledger)
@@ -88,22 +73,22 @@ def run(rounds: int, seconds: float) -> dict[str, Any]:
                     message = consents.grant_message(patient.address, terms, deadline=now + 600)
                     consents.relay(relayer, message, message.sign(patient.account))
                 card = payments.issue_card(fund, programme, patient.address, valid_until=now + 365 * 86400)
-                issued = _ok(p.post("/v1/prescriptions", json={"patient": patient.address, "medication_request": REQUEST, "valid_until": now + 86400, "repeats": 1}), 201)
+                issued = ok(p.post("/v1/prescriptions", json={"patient": patient.address, "medication_request": REQUEST, "valid_until": now + 86400, "repeats": 1}), 201)
                 pid = issued["state"]["prescription_id"]
                 ref = bytes.fromhex(pid[2:])
                 gas["issue_gas"].append(_gas(net, "PrescriptionIssued", prescriptionId=ref))
-                typed = _ok(f.post(f"/v1/prescriptions/{pid}/presentation/prepare", json={"pharmacy": pharmacy.address, "signer": patient.address}))["typed_data"]
+                typed = ok(f.post(f"/v1/prescriptions/{pid}/presentation/prepare", json={"pharmacy": pharmacy.address, "signer": patient.address}))["typed_data"]
                 signature = patient.account.sign_typed_data(full_message=typed).signature.to_0x_hex()
-                _ok(f.post(f"/v1/prescriptions/{pid}/presentation", json={"typed_data": typed, "signature": signature}))
+                ok(f.post(f"/v1/prescriptions/{pid}/presentation", json={"typed_data": typed, "signature": signature}))
                 gas["present_gas"].append(_gas(net, "PrescriptionPresented", prescriptionId=ref))
-                done = _ok(f.post(f"/v1/prescriptions/{pid}/dispenses", json={"medication_dispense": _dispense(n)}), 201)
+                done = ok(f.post(f"/v1/prescriptions/{pid}/dispenses", json={"medication_dispense": _dispense(n)}), 201)
                 gas["dispense_gas"].append(_gas(net, "PrescriptionDispensed", prescriptionId=ref))
-                claim = _ok(f.post("/v1/payments/claims", json={"card_id": card, "record_id": done["dispense"]["record_id"], "package_code": "PHARMACY", "amount": 4_500}), 201)
+                claim = ok(f.post("/v1/payments/claims", json={"card_id": card, "record_id": done["dispense"]["record_id"], "package_code": "PHARMACY", "amount": 4_500}), 201)
                 submitted = [e for e in ledger.events("HealthCardPayments", "ClaimSubmitted") if int(e.args["claimId"]) == int(claim["claim_id"])]
                 gas["claim_gas"].append(int(ledger.w3.eth.get_transaction_receipt(submitted[-1].transaction_hash)["gasUsed"]))
             started = time.perf_counter()
             while (elapsed := time.perf_counter() - started) < seconds:
-                _ok(f.get(f"/v1/prescriptions/{pid}/verify"))
+                ok(f.get(f"/v1/prescriptions/{pid}/verify"))
                 decisions += 1
         finally:
             for client, served in ((f, f_api), (p, p_api)):
@@ -128,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     result = run(max(1, args.rounds), max(0.5, args.seconds))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    emit(result, args.json)
     return 0
 
 

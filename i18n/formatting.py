@@ -12,7 +12,7 @@ from decimal import Decimal
 from babel import Locale
 from babel.dates import format_date as _babel_date
 from babel.dates import format_time as _babel_time
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
 
 from i18n import current_language
 
@@ -46,6 +46,16 @@ def datetime_text(timestamp: int | float) -> str:
 def number_text(value: int | float | Decimal) -> str:
     """1200 -> 1,200 / 1 200 / 1,200."""
     return format_decimal(value, locale=babel_locale())
+
+
+def decimal_text(value: int | float | Decimal, digits: int = 1) -> str:
+    """A measure with `digits` decimals: 1.25 -> 1.3 / 1,3 / 1.3."""
+    return format_decimal(value, format="#,##0." + "0" * digits if digits else "#,##0", locale=babel_locale())
+
+
+def percent_text(share: float) -> str:
+    """A share as a percentage: 0.5 -> 50% / 50 % / 50%."""
+    return format_percent(share, locale=babel_locale())
 
 
 def minor_units_to_amount(minor_units: int, currency: str) -> Decimal:

@@ -1,4 +1,4 @@
-"""Display names of the ledger's codes: record categories, consent purposes, consortium roles.
+"""Display names of the ledger's codes: record categories, consent purposes, consortium roles, break-glass reviews.
 
 The codes (ECG, TREATMENT, PROVIDER ...) stay what the contracts, the API's JSON and the CLI options use; only what a
 person reads is translated. A code without an entry here is shown as itself.
@@ -45,6 +45,22 @@ ROLES = {
 }
 
 
+# A break-glass's review (ledger.emergency.Review, by name as the API gives it).
+REVIEWS = {
+    "PENDING": N_("not reviewed yet"),
+    "JUSTIFIED": N_("reviewed: justified"),
+    "UNJUSTIFIED": N_("reviewed: unjustified"),
+}
+
+
+# A consortium member's status (ledger.registry.MemberStatus, by name).
+MEMBER_STATUSES = {"NONE": N_("not a member"), "ACTIVE": N_("active"), "SUSPENDED": N_("suspended")}
+
+# An alert's level (care.alerts: info, warning, critical) and a public-health alert's rule (ledger.publichealth.RULE_NAMES).
+ALERT_LEVELS = {"info": N_("information"), "warning": N_("warning"), "critical": N_("critical")}
+ALERT_RULES = {"manual": N_("raised by hand"), "immediately-notifiable": N_("immediately notifiable disease"), "above-baseline": N_("above the baseline")}
+
+
 def _named(table: dict[str, str], codes: Iterable[str]) -> list[str]:
     return [_(table[code]) if code in table else code for code in codes]
 
@@ -59,6 +75,23 @@ def purpose_display(codes: Iterable[str]) -> list[str]:
 
 def role_display(codes: Iterable[str]) -> list[str]:
     return _named(ROLES, codes)
+
+
+def status_display(code: str) -> str:
+    return _named(MEMBER_STATUSES, [str(code).upper()])[0]
+
+
+def level_display(code: str) -> str:
+    return _named(ALERT_LEVELS, [str(code).lower()])[0]
+
+
+def rule_display(code: str) -> str:
+    return _named(ALERT_RULES, [str(code)])[0]
+
+
+def review_display(code: str | None) -> str:
+    """PENDING -> "not reviewed yet" ... in the current language; empty for no code."""
+    return _named(REVIEWS, [str(code).upper()])[0] if code else ""
 
 
 def joined(items: Iterable[str]) -> str:

@@ -30,8 +30,8 @@ class CareFlowName(str, Enum):
 _CONTRACTS = {"case": "ReferralCases", "emergency": "BreakGlass", "prescription": "Prescriptions"}
 
 
-# Flow contracts with no patient reads of their own (they still join the audit).
-OTHER_FLOW_CONTRACTS: tuple[str, ...] = ("PublicHealthReports",)
+# Flow contracts with no care reads of their own (they still join the audit); DelegateAccessLog logs delegates' reads.
+OTHER_FLOW_CONTRACTS: tuple[str, ...] = ("PublicHealthReports", "DelegateAccessLog")
 
 
 def care_flow_contracts() -> tuple[str, ...]:

@@ -229,9 +229,10 @@ class TransactionSender:
         return None if sent is None else sent.nonce
 
     # ------------------------------------------------------------------ receipts
-    def wait(self, tx_hash: HexBytes) -> TxReceipt:
+    def wait(self, tx_hash: HexBytes, max_poll: float = 0.05) -> TxReceipt:
         """The receipt (ContractRevert if it reverted). A transaction the pool dropped is sent again (see the
-        module notes); the receipt is then the re-sent transaction's."""
+        module notes); the receipt is then the re-sent transaction's. `max_poll`: the longest pause between two
+        receipt polls (a caller waiting on a put polls more often: its latency is the writer's throughput)."""
         current = HexBytes(tx_hash)
         started = time.monotonic()
         # Polled by each waiter, backing off from 10 to 50 ms: measured faster here than one shared poller of the
@@ -244,7 +245,7 @@ class TransactionSender:
             if now >= check_at:
                 current, check_at = self._recover(current), now + self.recovery_check_seconds
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.05)
+            delay = min(delay * 1.5, max_poll)
         with self._sent_lock:
             self._sent.pop(bytes(current), None)
             self._sent.pop(bytes(HexBytes(tx_hash)), None)

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW_SECONDS = 0.02
 DEFAULT_MAX_BATCH = 128  # ~2.2M gas at ~15k per entry plus the tree: well inside a block
 DEFAULT_MAX_IN_FLIGHT = 1  # under load, fewer and fuller batches: each transaction costs a send, a block, a receipt
+# Receipt polls of a lone put's anchor back off to at most this (batches, and access-log batches: 50 ms): a lone
+# writer waits on each poll, and beside busy readers its latency is its throughput; under write load the anchors go
+# in batches, polled as before (faster polls there cost more CPU per put than they saved).
+PUT_RECEIPT_POLL = 0.02
 
 Publish = Callable[[bytes], str]  # manifest bytes -> its (pinned) text CID
 Unpin = Callable[[str], object]
@@ -198,7 +202,7 @@ class AnchorBatcher:
         for pending in singles:
             try:
                 # urgent: a put waits on it, while an access-log batch carries reads that can wait a round trip more
-                tx_hash = self.sender.submit(self.records.contract.functions.anchorRecord(pending.record.as_tuple()), gas=ANCHOR_GAS, urgent=True)
+                tx_hash = self.records.submit_anchor(self.sender, pending.record, gas=ANCHOR_GAS, urgent=True)
             except BaseException as exc:  # noqa: BLE001
                 pending.future.set_exception(exc)
                 continue
@@ -209,7 +213,7 @@ class AnchorBatcher:
             self._sent()
         for pending, tx_hash in sent:
             try:
-                anchor = self.records.anchor_from_receipt(self.sender.wait(tx_hash))
+                anchor = self.records.anchor_from_receipt(self.sender.wait(tx_hash, max_poll=PUT_RECEIPT_POLL))
             except BaseException as exc:  # noqa: BLE001
                 pending.future.set_exception(exc)
             else:

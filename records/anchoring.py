@@ -19,6 +19,7 @@ from records.anchor_batcher import AnchorBatcher, AnchorOutcome
 from records.batch_journal import BatchFate, BatchJournal, JournalEntry
 from records.clients import RecordClients
 from records.errors import PutIncompleteError
+from i18n import _
 from ledger.records import NewRecord, RecordState
 
 _UNREAD = object()
@@ -65,7 +66,8 @@ class Anchoring:
         fate = self.fate(entry)
         if fate is BatchFate.PENDING:
             raise PutIncompleteError(
-                f"batch 0x{entry.root.hex()} holding this record was sent ({entry.transaction_hash or 'hash not recorded'}) and may still be mined; retry put()"
+                _("batch 0x{root} holding this record was sent ({transaction}) and may still be mined; retry the upload").format(
+                    root=entry.root.hex(), transaction=entry.transaction_hash or _("hash not recorded"))
             )
         self.journal.drop(entry.root)
         if fate is BatchFate.DEAD:

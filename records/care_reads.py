@@ -25,6 +25,7 @@ from ledger.care_flows import CareFlowName
 from ledger.errors import ContractRevert
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category
+from i18n import _
 
 
 class CareReads:
@@ -45,30 +46,30 @@ class CareReads:
         state, anchor = locate(self.clients, record_id)
         rid = "0x" + bytes(record_id).hex()
         if anchor.batch is not None:
-            raise AccessDeniedError(f"record {rid} was anchored in a batch; care flows cover records anchored on their own")
+            raise AccessDeniedError(_("record {record} was anchored in a batch; care flows cover records anchored on their own").format(record=rid))
         try:
             contract = self.clients.ledger.contract(flow.contract)
         except LookupError:
-            raise AccessDeniedError(f"the {flow.name} flow is not deployed on this network") from None
+            raise AccessDeniedError(_("the {flow} flow is not deployed on this network").format(flow=flow.name)) from None
         if not contract.functions.mayRead(self.address, ref, record_id).call():
-            raise AccessDeniedError(f"the {flow.name} 0x{ref.hex()} does not let {self.address} read record {rid}")
+            raise AccessDeniedError(_("the {flow} 0x{ref} does not let {reader} read record {record}").format(flow=flow.name, ref=ref.hex(), reader=self.address, record=rid))
         obj = self.cache.verified_object(anchor, lambda: self.clients.objects.fetch(anchor))
         wrap = obj.wrap_for(self.address)
         if wrap is None:
             stored = self.keystore.get(anchor.record_id)
             if stored is None or stored.version != obj.version:
                 if state.author == self.address:
-                    raise NoKeyError(f"record {rid} holds no key wrap for its author")
+                    raise NoKeyError(_("record {record} holds no key wrap for its author").format(record=rid))
                 self.keystore.put_many(request_keys(self.identity, self.clients, state.author, flow, ref, [anchor.record_id]))
                 stored = self.keystore.get(anchor.record_id)
                 if stored is None or stored.version != obj.version:
-                    raise NoKeyError(f"the author released no key for version {obj.version} of record {rid}")
+                    raise NoKeyError(_("the author released no key for version {version} of record {record}").format(version=obj.version, record=rid))
             wrap = stored.wrap
         resource = parse_payload(obj, decrypt(obj, self.identity.hpke_key, wrap))
         try:  # no record leaves before its access is on chain
             self.sender.transact(contract.functions.recordsAccessed(ref, [anchor.record_id]))
         except ContractRevert as exc:
-            raise AccessDeniedError(f"the chain refused to log this read ({exc}); the record is not returned") from exc
+            raise AccessDeniedError(_("the chain refused to log this read ({reason}); the record is not returned").format(reason=exc)) from exc
         return RecordRead(
             record_id=anchor.record_id, version=obj.version, category=Category(anchor.category).name, media_type=obj.media_type,
             resource=resource, anchor=anchor, access_logged=True,

@@ -8,6 +8,7 @@ from typing import Any
 from records.errors import UnsupportedResourceError
 from records.loinc_lab import LAB_LOINC
 from ledger.vocabulary import Category
+from i18n import _
 
 LOINC = "http://loinc.org"
 # LOINC codes naming ECG studies / panels / waveforms.
@@ -57,8 +58,9 @@ def category_of(resource: Json) -> Category:
     if kind in _BY_KIND:
         return _BY_KIND[kind]
     raise UnsupportedResourceError(
-        f"no record category for FHIR {kind}; supported: Observation (ECG, laboratory, imaging), DiagnosticReport, "
-        f"ImagingStudy, MedicationRequest, DocumentReference (letters, scanned documents, PDFs), Composition, {', '.join(_BY_KIND)}"
+        _("no record category for FHIR {kind}; supported: Observation (ECG, laboratory, imaging), DiagnosticReport, "
+          "ImagingStudy, MedicationRequest, DocumentReference (letters, scanned documents, PDFs), Composition, {others}").format(
+            kind=kind, others=", ".join(_BY_KIND))
     )
 
 
@@ -75,8 +77,8 @@ def _observation(resource: Json) -> Category:
     if not categories and _codes(resource.get("code"), LOINC) & LAB_LOINC.keys():
         return Category.LAB  # lab systems often send results without a category: the LOINC code says it is a lab test
     raise UnsupportedResourceError(
-        "Observation is neither an ECG (LOINC ECG code or SampledData), nor in the laboratory / imaging category, "
-        "nor (without a category) coded with a laboratory LOINC code"
+        _("Observation is neither an ECG (LOINC ECG code or SampledData), nor in the laboratory / imaging category, "
+          "nor (without a category) coded with a laboratory LOINC code")
     )
 
 
@@ -90,7 +92,7 @@ def _diagnostic_report(resource: Json) -> Category:
         return Category.IMAGING
     if sections & LAB_SECTIONS or "LABORATORY" in sections:
         return Category.LAB
-    raise UnsupportedResourceError("DiagnosticReport category is not a laboratory, imaging or ECG section (HL7 v2-0074)")
+    raise UnsupportedResourceError(_("DiagnosticReport category is not a laboratory, imaging or ECG section (HL7 v2-0074)"))
 
 
 def _codes(concept: object, system: str | None) -> set[str]:

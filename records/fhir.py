@@ -21,6 +21,8 @@ from pydantic import ValidationError
 
 from records.errors import FieldIssue, InvalidResourceError
 from records.fhir_bindings import check_bindings
+from i18n import _
+from i18n.validation import validation_message
 
 FHIR_RELEASE = "R4B"
 Json = dict[str, Any]
@@ -36,25 +38,25 @@ def validate(
         data: object = resource.model_dump(mode="json", exclude_none=True)
     elif isinstance(resource, (str, bytes)):
         if len(resource) > max_bytes:
-            raise InvalidResourceError(f"FHIR resource is {len(resource)} bytes, the limit is {max_bytes}")
+            raise InvalidResourceError(_("FHIR resource is {size} bytes, the limit is {limit}").format(size=len(resource), limit=max_bytes))
         try:
             data = json.loads(resource)
         except ValueError as exc:
-            raise InvalidResourceError(f"FHIR resource is not valid JSON: {exc}") from None
+            raise InvalidResourceError(_("FHIR resource is not valid JSON: {reason}").format(reason=exc)) from None
     else:
         data = resource
     if not isinstance(data, dict):
-        raise InvalidResourceError(f"a FHIR resource must be a JSON object, got {type(data).__name__}", [FieldIssue("", "must be a JSON object")])
+        raise InvalidResourceError(_("a FHIR resource must be a JSON object, got {kind}").format(kind=type(data).__name__), [FieldIssue("", _("must be a JSON object"))])
     resource_type = data.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
-        raise InvalidResourceError("FHIR resource has no resourceType", [FieldIssue("resourceType", "required element is missing", resource_type)])
+        raise InvalidResourceError(_("FHIR resource has no resourceType"), [FieldIssue("resourceType", _("required element is missing"), resource_type)])
     try:
         model_class = get_fhir_model_class(resource_type)
     except ValueError:
-        message = f"unknown FHIR {FHIR_RELEASE} resource type {resource_type!r}"
+        message = _("unknown FHIR {release} resource type {kind}").format(release=FHIR_RELEASE, kind=repr(resource_type))
         raise InvalidResourceError(message, [FieldIssue("resourceType", message, resource_type)]) from None
     if not issubclass(model_class, Resource):
-        message = f"{resource_type} is a FHIR data type, not a resource"
+        message = _("{kind} is a FHIR data type, not a resource").format(kind=resource_type)
         raise InvalidResourceError(message, [FieldIssue("resourceType", message, resource_type)])
     try:
         model = model_class.model_validate(data)
@@ -69,26 +71,26 @@ def validate(
     canonical = model.model_dump(mode="json", exclude_none=True)
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(payload) > max_bytes:
-        raise InvalidResourceError(f"FHIR resource is {len(payload)} bytes as canonical JSON, the limit is {max_bytes}")
+        raise InvalidResourceError(_("FHIR resource is {size} bytes as canonical JSON, the limit is {limit}").format(size=len(payload), limit=max_bytes))
     return model, canonical, payload
 
 
 def _refuse(resource_type: str, issues: list[FieldIssue]) -> NoReturn:
     shown = "; ".join(f"{issue.field or resource_type}: {issue.message}" for issue in issues[:SHOWN_ISSUES])
-    more = f" (and {len(issues) - SHOWN_ISSUES} more)" if len(issues) > SHOWN_ISSUES else ""
-    raise InvalidResourceError(f"invalid FHIR {FHIR_RELEASE} {resource_type}: {shown}{more}", issues) from None
+    more = _(" (and {count} more)").format(count=len(issues) - SHOWN_ISSUES) if len(issues) > SHOWN_ISSUES else ""
+    raise InvalidResourceError(_("invalid FHIR {release} {kind}: {issues}{more}").format(release=FHIR_RELEASE, kind=resource_type, issues=shown, more=more), issues) from None
 
 
 def _structure_issue(error: Any) -> FieldIssue:
     """One pydantic error as a FieldIssue: JSON path, plain message, the value when it is a plain one."""
     field = json_path(error.get("loc", ()))
     kind = error.get("type", "")
-    if kind == "missing":
-        return FieldIssue(field, "required element is missing")
+    if kind == "missing" or kind.endswith(".missing"):  # fhir.resources' own: model_field_validation.missing
+        return FieldIssue(field, _("required element is missing"))
     value = error.get("input")
     if kind == "extra_forbidden":
-        return FieldIssue(field, f"unknown element: not part of FHIR {FHIR_RELEASE} here (check the spelling)", value if _plain(value) else None)
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        return FieldIssue(field, _("unknown element: not part of FHIR {release} here (check the spelling)").format(release=FHIR_RELEASE), value if _plain(value) else None)
+    message = validation_message(error)  # pydantic's words in the caller's language (a validator's own text as it is)
     return FieldIssue(field, message, value if _plain(value) else None)
 
 
@@ -109,5 +111,5 @@ def _plain(value: object) -> bool:
 
 def parse_stored(payload: bytes) -> tuple[Resource, Json]:
     """Re-validate a decrypted payload (what a reader gets back)."""
-    model, canonical, _ = validate(payload, max_bytes=len(payload) + 1, bindings=False)
+    model, canonical, _payload = validate(payload, max_bytes=len(payload) + 1, bindings=False)
     return model, canonical

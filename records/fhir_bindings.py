@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from records.errors import FieldIssue
+from i18n import _
 from records.fhir_value_sets import BINDINGS, VALUE_SET_BASE, VALUE_SETS
 
 
@@ -85,7 +86,7 @@ def _check(value: Any, path: str, vs: ValueSet) -> Iterator[FieldIssue]:
                 yield from _check(item, f"{path}[{index}]", vs)
     elif isinstance(value, str):
         if value not in vs:
-            yield FieldIssue(path, f"{value!r} is not a code of the required value set {vs.url}; allowed: {', '.join(vs.codes)}", value, vs.codes)
+            yield FieldIssue(path, _("{code} is not a code of the required value set {value_set}; allowed: {allowed}").format(code=repr(value), value_set=vs.url, allowed=", ".join(vs.codes)), value, vs.codes)
     elif isinstance(value, BaseModel) and hasattr(value, "coding"):
         yield from _check_concept(value, path, vs)
 
@@ -99,13 +100,13 @@ def _check_concept(concept: Any, path: str, vs: ValueSet) -> Iterator[FieldIssue
         if coding.code not in vs:
             yield FieldIssue(
                 f"{path}.coding[{index}].code",
-                f"{coding.code!r} is not a code of the required value set {vs.url}; allowed: {', '.join(vs.codes)}",
+                _("{code} is not a code of the required value set {value_set}; allowed: {allowed}").format(code=repr(coding.code), value_set=vs.url, allowed=", ".join(vs.codes)),
                 coding.code, vs.codes,
             )
     if not ours:
         given = [f"{coding.system}|{coding.code}" if coding.system else str(coding.code) for coding in codings] or concept.text
         yield FieldIssue(
             path,
-            f"needs a coding with system {vs.system} (required value set {vs.url}); allowed codes: {', '.join(vs.codes)}",
+            _("needs a coding with system {system} (required value set {value_set}); allowed codes: {allowed}").format(system=vs.system, value_set=vs.url, allowed=", ".join(vs.codes)),
             given, vs.codes,
         )

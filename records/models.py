@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from ledger.records import Anchor
+from i18n import _
 
 
 def _hex(value: bytes) -> str:
@@ -18,7 +19,7 @@ def _bytes(value: object) -> object:
         try:
             return bytes.fromhex(value[2:])
         except ValueError:
-            raise ValueError("not valid 0x-prefixed hex") from None
+            raise ValueError(_("not valid 0x-prefixed hex")) from None
     return value
 
 

@@ -51,11 +51,12 @@ class ReadCache:
         self.misses = {"anchor": 0, "object": 0, "validated": 0}
 
     # ------------------------------------------------------------------ anchors
-    def anchor(self, record_id: bytes) -> Anchor | None:
+    def anchor(self, record_id: bytes, count_miss: bool = True) -> Anchor | None:
+        """The cached anchor or None; `count_miss=False` for a look that falls back to `anchor` (one miss per read)."""
         with self._lock:
             anchor = self._anchors.get(record_id)
             if anchor is None:
-                self.misses["anchor"] += 1
+                self.misses["anchor"] += count_miss
                 return None
             self._anchors.move_to_end(record_id)
             self.hits["anchor"] += 1
@@ -91,7 +92,30 @@ class ReadCache:
                     self._object_bytes -= dropped
         return obj
 
+    def cached_object(self, anchor: Anchor) -> RecordObject | None:
+        """The verified object if it is cached (no fetch): the read path's inline fast path asks first."""
+        key = (anchor.record_id, anchor.cid)
+        with self._lock:
+            cached = self._objects.get(key)
+            if cached is None:
+                return None
+            self._objects.move_to_end(key)
+            self.hits["object"] += 1
+            return cached[0]
+
     # ------------------------------------------------------------------ validated payloads
+    def cached_resource(self, anchor: Anchor, payload: bytes) -> dict[str, Any] | None:
+        """The resource in `payload` if this very plaintext was validated before, else None (nothing validated)."""
+        key = (anchor.record_id, anchor.cid)
+        digest = hashlib.sha256(payload).digest()
+        with self._lock:
+            known = self._validated.get(key)
+            if known is None or known[0] != digest:
+                return None
+            self._validated.move_to_end(key)
+            self.hits["validated"] += 1
+        return orjson.loads(payload) if known[1] is None else copy.deepcopy(known[1])  # type: ignore[no-any-return]
+
     def validated_resource(self, anchor: Anchor, payload: bytes, validate: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
         """The resource in `payload` (this read's decrypted plaintext): `validate(payload)` the first time this
         version is read; afterwards, for the very same plaintext, parsed without validating again."""

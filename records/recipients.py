@@ -14,6 +14,7 @@ from crypto import CryptoError, HpkePublicKey, normalize_address
 from ledger.consent import ConsentLedger
 from ledger.registry import ConsortiumRegistry, Member
 from ledger.vocabulary import Category, Purpose
+from i18n import _
 
 DIRECTORY_CACHE_SECONDS = 5.0
 
@@ -28,11 +29,11 @@ def patient_public_key(consents: ConsentLedger, patient: str, raw: bytes | None 
     """The patient's registered HPKE key (`raw`: as already read from the ConsentLedger, else read now)."""
     raw = consents.patient_key(patient) if raw is None else raw
     if not raw:
-        raise PatientKeyMissingError(f"patient {patient} has no HPKE key on the ConsentLedger; register it from the wallet first")
+        raise PatientKeyMissingError(_("patient {patient} has no HPKE key on the ConsentLedger; register it from the wallet first").format(patient=patient))
     try:
         return HpkePublicKey.from_bytes(raw)
     except CryptoError as exc:
-        raise PatientKeyMissingError(f"patient {patient}'s registered HPKE key is unusable: {exc}") from None
+        raise PatientKeyMissingError(_("patient {patient}'s registered HPKE key is unusable: {reason}").format(patient=patient, reason=exc)) from None
 
 
 def member_public_key(registry: ConsortiumRegistry, address: str) -> HpkePublicKey | None:

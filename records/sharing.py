@@ -1,14 +1,19 @@
-"""Key shares: on a new grant the patient's wallet re-wraps in-scope data keys for the grantee."""
+"""Key shares: on a new grant the patient's wallet re-wraps in-scope data keys for the grantee; and for a patient's
+delegate, an institution re-wraps the keys it holds (records it authored, or shared to it) to the delegate's own
+registered HPKE key, so a guardian reads with its own wallet key and never sees the patient's."""
 
 from __future__ import annotations
 
+from eth_utils import to_checksum_address
+
 from records.clients import RecordClients
-from records.errors import RecordError, ShareRefusedError
-from records.keystore import StoredWrap
+from records.errors import AccessDeniedError, NoKeyError, RecordError, ShareRefusedError
+from records.keystore import KeyStore, StoredWrap
 from records.models import KeyShare, KeyShareBundle
 from records.reading import locate
-from records.recipients import member_public_key
+from records.recipients import member_public_key, patient_public_key
 from crypto import CryptoError, HpkePrivateKey, Identity, RecordContext, normalize_address, rewrap, unwrap_key
+from i18n import _
 from ledger.vocabulary import Category, Purpose
 
 
@@ -74,3 +79,33 @@ def validate_bundle(bundle: KeyShareBundle, me: str, my_key: HpkePrivateKey, cli
             raise ShareRefusedError(f"share for {rid} refused: {exc}") from None
         accepted.append(StoredWrap(item.record_id, patient, item.version, item.wrap))
     return accepted
+
+
+def rewrap_for_delegate(identity: Identity, clients: RecordClients, keystore: KeyStore, record_id: bytes, delegate: str) -> tuple[str, KeyShare]:
+    """At an institution: the record's key re-wrapped to ``delegate``'s registered HPKE key; returns (patient, share).
+
+    Refused unless ``delegate`` is the record's patient's delegate on chain right now (AccessDeniedError), the record
+    is live (RecordErasedError, from `locate`) and anchored on its own (AccessDeniedError: the delegate's read is logged
+    on chain by record id, DelegateAccessLog, and a batch-anchored record has no id there), the delegate registered an
+    HPKE key like a patient does (PatientKeyMissingError), and this institution holds the record's key: it authored the
+    record, or the patient shared the key with it (NoKeyError, naming the author whose API can release it instead). Our
+    own private key never leaves us; the wrap opens only with the delegate's. Nothing is released here: the caller
+    logs the read on chain first (ledger/delegate_reads.py), and the contract checks delegate and key holding again.
+    """
+    rid = "0x" + bytes(record_id).hex()
+    delegate = to_checksum_address(delegate)
+    state, anchor = locate(clients, bytes(record_id))
+    if anchor.batch is not None:
+        raise AccessDeniedError(_("record {record} was anchored in a batch; a delegate's read is logged on chain by record id, which covers records anchored on their own").format(record=rid))
+    current = clients.consents.delegate_of(state.patient)
+    if not current or to_checksum_address(current) != delegate:
+        raise AccessDeniedError(_("{delegate} is not the current delegate of patient {patient}, the patient of record {record}").format(delegate=delegate, patient=state.patient, record=rid))
+    delegate_key = patient_public_key(clients.consents, delegate)
+    obj, _payload = clients.objects.fetch(anchor)
+    own = obj.wrap_for(identity.address)
+    if own is None:
+        stored = keystore.get(bytes(record_id))
+        if stored is None or stored.version != obj.version:
+            raise NoKeyError(_("this institution holds no key for record {record}; ask the API of its author {author}").format(record=rid, author=state.author))
+        own = stored.wrap
+    return state.patient, KeyShare(record_id=obj.record_id, version=obj.version, wrap=rewrap(own, obj.context, identity.hpke_key, delegate_key))

@@ -10,6 +10,7 @@ from records.errors import PayloadMissingError, PayloadTamperedError
 from crypto import CryptoError
 from crypto.record_object import RecordObject
 from ledger.records import Anchor
+from i18n import _
 from network.ipfs_client import IpfsClient, IpfsError, IpfsNotFound
 
 
@@ -37,21 +38,21 @@ class ObjectStore:
         try:
             data = self.ipfs.cat(cid)
         except IpfsNotFound:
-            raise PayloadMissingError(f"record 0x{anchor.record_id.hex()}: object {cid} is not on the IPFS node (unpinned or never replicated here)") from None
+            raise PayloadMissingError(_("record 0x{record}: object {cid} is not on the IPFS node (unpinned or never replicated here)").format(record=anchor.record_id.hex(), cid=cid)) from None
         except IpfsError as exc:
             if "do not match" in str(exc):  # the client re-checks raw CIDs itself
-                raise PayloadTamperedError(f"record 0x{anchor.record_id.hex()}: {exc}") from None
+                raise PayloadTamperedError(_("record 0x{record}: {reason}").format(record=anchor.record_id.hex(), reason=exc)) from None
             raise
         if timings is not None:
             timings["ipfs_cat"] = time.perf_counter() - start
         if hashlib.sha256(data).digest() != anchor.content_hash:
-            raise PayloadTamperedError(f"record 0x{anchor.record_id.hex()}: object {cid} does not match the sha256 anchored on chain")
+            raise PayloadTamperedError(_("record 0x{record}: object {cid} does not match the sha256 anchored on chain").format(record=anchor.record_id.hex(), cid=cid))
         if payload_cid(self.api_url, data) != cid:
-            raise PayloadTamperedError(f"record 0x{anchor.record_id.hex()}: bytes served do not hash to the anchored CID {cid}")
+            raise PayloadTamperedError(_("record 0x{record}: bytes served do not hash to the anchored CID {cid}").format(record=anchor.record_id.hex(), cid=cid))
         try:
             obj = RecordObject.decode(data)
         except CryptoError as exc:
-            raise PayloadTamperedError(f"record 0x{anchor.record_id.hex()}: anchored object is malformed: {exc}") from None
+            raise PayloadTamperedError(_("record 0x{record}: anchored object is malformed: {reason}").format(record=anchor.record_id.hex(), reason=exc)) from None
         mismatch = [
             name
             for name, ours, theirs in (
@@ -64,5 +65,5 @@ class ObjectStore:
             if ours != theirs
         ]
         if mismatch:
-            raise PayloadTamperedError(f"record 0x{anchor.record_id.hex()}: object header disagrees with the anchor on {', '.join(mismatch)}")
+            raise PayloadTamperedError(_("record 0x{record}: object header disagrees with the anchor on {fields}").format(record=anchor.record_id.hex(), fields=", ".join(mismatch)))
         return obj, data

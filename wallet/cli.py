@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from i18n import language_from_environment, set_language
+from i18n.cli_help import TranslatedGroup
 from ledger.audit.cli import app as audit_app
 from api.cli import app as api_app
 from network.cli import app as network_app
@@ -27,7 +28,8 @@ from wallet.commands.publichealth import app as wallet_publichealth_app
 from wallet.commands.governance import app as governance_app
 from wallet.commands.payer import app as payer_app
 
-app = typer.Typer(help="healthsilk: patient-owned health records and consent on a permissioned ledger.", no_args_is_help=True)
+# TranslatedGroup: the language is chosen from the arguments before click parses them, so --help is translated too.
+app = typer.Typer(cls=TranslatedGroup, help="healthsilk: patient-owned health records and consent on a permissioned ledger.", no_args_is_help=True)
 
 
 @app.callback()

@@ -97,7 +97,8 @@ class ApiClient:
             raise _problem(response)
         return response
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and return its JSON answer; problems become ApiError/WalletError (flow commands use it too)."""
         response = self._send(method, path, **kwargs)
         try:
             return response.json()
@@ -108,9 +109,9 @@ class ApiClient:
     def login(self, account: LocalAccount) -> None:
         """Challenge -> personal_sign -> short-lived patient token (kept only in this object)."""
         address = str(account.address)
-        challenge = self._json("POST", "/v1/auth/challenge", json={"address": address})
+        challenge = self.request_json("POST", "/v1/auth/challenge", json={"address": address})
         text = check_challenge(challenge.get("challenge") if isinstance(challenge, dict) else None, address)
-        session = self._json("POST", "/v1/auth/session", json={"address": address, "challenge": text, "signature": sign_challenge(account, text)})
+        session = self.request_json("POST", "/v1/auth/session", json={"address": address, "challenge": text, "signature": sign_challenge(account, text)})
         token = session.get("token") if isinstance(session, dict) else None
         if not isinstance(token, str) or not token:
             raise WalletError(_("The API did not return a session token."), _(CHECK_API))
@@ -119,21 +120,21 @@ class ApiClient:
 
     # -- reads -----------------------------------------------------------------------------
     def network(self) -> Any:
-        return self._json("GET", "/v1/network")
+        return self.request_json("GET", "/v1/network")
 
     def members(self) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", "/v1/members"), "/v1/members")
+        return _rows(self.request_json("GET", "/v1/members"), "/v1/members")
 
     def consents(self, patient: str) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", f"/v1/patients/{patient}/consents"), "/v1/patients/{patient}/consents")
+        return _rows(self.request_json("GET", f"/v1/patients/{patient}/consents"), "/v1/patients/{patient}/consents")
 
     def records(self, patient: str) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", f"/v1/patients/{patient}/records"), "/v1/patients/{patient}/records")
+        return _rows(self.request_json("GET", f"/v1/patients/{patient}/records"), "/v1/patients/{patient}/records")
 
     def patient(self, patient: str) -> Any | None:
         """`GET /v1/patients/{address}` if this API offers it (not in the v1 contract); None when it does not."""
         try:
-            return self._json("GET", f"/v1/patients/{patient}")
+            return self.request_json("GET", f"/v1/patients/{patient}")
         except ApiError as exc:
             if exc.status in (404, 405):
                 return None
@@ -146,52 +147,68 @@ class ApiClient:
         return response.content
 
     def access_log(self, patient: str) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", f"/v1/patients/{patient}/access-log"), "/v1/patients/{patient}/access-log")
+        return _rows(self.request_json("GET", f"/v1/patients/{patient}/access-log"), "/v1/patients/{patient}/access-log")
 
     # -- signed actions --------------------------------------------------------------------
     def prepare(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self._json("POST", "/v1/consents/prepare", json=body)
+        answer = self.request_json("POST", "/v1/consents/prepare", json=body)
         if not isinstance(answer, dict) or "typed_data" not in answer:
             raise WalletError(_("The API's answer to /v1/consents/prepare has no typed data."), _(CHECK_API))
         return answer
 
     def relay(self, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
-        return dict(self._json("POST", "/v1/consents/relay", json={"typed_data": typed_data, "signature": signature}))
+        return dict(self.request_json("POST", "/v1/consents/relay", json={"typed_data": typed_data, "signature": signature}))
 
     # -- erasure ---------------------------------------------------------------------------
     def prepare_erasure(self, record_id: str) -> dict[str, Any]:
-        answer = self._json("POST", f"/v1/records/{record_id}/erasure/prepare")
+        answer = self.request_json("POST", f"/v1/records/{record_id}/erasure/prepare")
         if not isinstance(answer, dict) or "typed_data" not in answer:
             raise WalletError(_("The API's answer to the erasure request has no typed data."), _(CHECK_API))
         return answer
 
     def relay_erasure(self, record_id: str, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
-        return dict(self._json("POST", f"/v1/records/{record_id}/erasure", json={"typed_data": typed_data, "signature": signature}))
+        return dict(self.request_json("POST", f"/v1/records/{record_id}/erasure", json={"typed_data": typed_data, "signature": signature}))
 
     # -- e-card payments -------------------------------------------------------------------
     def cards(self, patient: str) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", f"/v1/patients/{patient}/cards"), "/v1/patients/{patient}/cards")
+        return _rows(self.request_json("GET", f"/v1/patients/{patient}/cards"), "/v1/patients/{patient}/cards")
 
     def card_history(self, card_id: int) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", f"/v1/payments/cards/{int(card_id)}/history"), "/v1/payments/cards/{card_id}/history")
+        return _rows(self.request_json("GET", f"/v1/payments/cards/{int(card_id)}/history"), "/v1/payments/cards/{card_id}/history")
 
     def claims(self, patient: str) -> list[dict[str, Any]]:
-        return _rows(self._json("GET", f"/v1/patients/{patient}/claims"), "/v1/patients/{patient}/claims")
+        return _rows(self.request_json("GET", f"/v1/patients/{patient}/claims"), "/v1/patients/{patient}/claims")
 
     def claim(self, claim_id: int) -> dict[str, Any]:
-        answer = self._json("GET", f"/v1/payments/claims/{int(claim_id)}")
+        answer = self.request_json("GET", f"/v1/payments/claims/{int(claim_id)}")
         if not isinstance(answer, dict):
             raise WalletError(_("The API's answer about the claim is not an object."), _(CHECK_API))
         return answer
 
     def prepare_confirmation(self, claim_id: int) -> dict[str, Any]:
-        answer = self._json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation/prepare")
+        answer = self.request_json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation/prepare")
         if not isinstance(answer, dict) or "typed_data" not in answer:
             raise WalletError(_("The API's answer to the confirmation request has no typed data."), _(CHECK_API))
         return answer
 
     def relay_confirmation(self, claim_id: int, typed_data: dict[str, Any], signature: str) -> dict[str, Any]:
-        return dict(self._json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation", json={"typed_data": typed_data, "signature": signature}))
+        return dict(self.request_json("POST", f"/v1/payments/claims/{int(claim_id)}/confirmation", json={"typed_data": typed_data, "signature": signature}))
 
     def post_key_shares(self, grantee: str, wraps: dict[str, str]) -> dict[str, Any]:
-        return dict(self._json("POST", "/v1/keys/shares", json={"grantee": grantee, "wraps": wraps}))
+        return dict(self.request_json("POST", "/v1/keys/shares", json={"grantee": grantee, "wraps": wraps}))
+
+    # -- acting as a patient's delegate -------------------------------------------------------
+    def delegate_of(self, patient: str) -> str | None:
+        """The patient's current delegate (the API refuses anyone but the patient and that delegate: 403)."""
+        answer = self.request_json("GET", f"/v1/patients/{patient}/delegate")
+        if not isinstance(answer, dict):
+            raise WalletError(_("The API's answer about the patient's delegate is not an object."), _(CHECK_API))
+        delegate = answer.get("delegate")
+        return str(delegate) if delegate else None
+
+    def delegate_keys(self, record_ids: list[str]) -> dict[str, Any]:
+        """Keys of the patient's records this institution holds, re-wrapped to this (delegate) wallet's registered key."""
+        answer = self.request_json("POST", "/v1/keys/delegate", json={"record_ids": record_ids})
+        if not isinstance(answer, dict) or not isinstance(answer.get("wraps"), list):
+            raise WalletError(_("The API's answer to the key request has no key wraps."), _(CHECK_API))
+        return answer

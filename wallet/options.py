@@ -30,6 +30,14 @@ ApiOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Sign without asking for confirmation (the checks still run).")]
+ForOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--for", metavar="PATIENT", show_default=False,
+        help="Act as delegate (guardian or carer) of this patient: their wallet address (0x...). You sign with your own wallet; "
+        "the ledger must name you as their delegate now.",
+    ),
+]
 
 
 def friendly(command: Callable[P, R]) -> Callable[P, R]:

@@ -49,7 +49,7 @@ class PayerClient(ApiClient):
         self._http.headers["Authorization"] = f"Bearer {token}"
 
     def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        answer = self._json(method, path, **kwargs)
+        answer = self.request_json(method, path, **kwargs)
         if not isinstance(answer, dict):
             raise WalletError(_("The API's answer to {path} is not an object.").format(path=path), _("Check that --api points at a healthsilk API."))
         return answer

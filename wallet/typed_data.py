@@ -49,6 +49,7 @@ class NetworkInfo:
     institution_name: str = ""
     institution_address: str = ""
     contracts: dict[str, str] = field(default_factory=dict)  # every contract the API lists, by deployment name
+    chain_time: int = 0  # "now" as the contracts judge it, when the API was asked: validity periods start from it
 
     @classmethod
     def from_api(cls, body: Any) -> NetworkInfo:
@@ -60,6 +61,7 @@ class NetworkInfo:
                 institution_name=str(institution.get("name", "")),
                 institution_address=str(institution.get("address", "")),
                 contracts={str(name): to_checksum_address(address) for name, address in body["contracts"].items()},
+                chain_time=int(body["chain_time"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RefusedToSign(_("the API's /v1/network answer is malformed ({error})").format(error=repr(exc))) from None
@@ -122,7 +124,7 @@ def _normalize(field_type: str, value: Any, what: str) -> Any:
 def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, now: int | None = None) -> dict[str, Any]:
     """Raise :class:`RefusedToSign` unless ``typed`` is exactly the request; return the normalized message."""
     primary = expected.primary_type
-    normalized = _checked_message(typed, primary, PRIMARY_TYPES.get(primary, []), network.chain_id, network.consent_ledger, "ConsentLedger")
+    normalized = checked_message(typed, primary, PRIMARY_TYPES.get(primary, []), network.chain_id, network.consent_ledger, "ConsentLedger")
     _check_patient(normalized, expected.patient)
     fields = {f["name"]: f["type"] for f in PRIMARY_TYPES[primary]}
     for name, wanted in expected.terms.items():
@@ -130,11 +132,11 @@ def check_typed_data(typed: Any, expected: Expected, network: NetworkInfo, *, no
         want = _normalize(fields[name], wanted, _("requested {field}").format(field=name))
         if got != want:
             raise RefusedToSign(_("message {field} is {got} but you asked for {wanted}").format(field=name, got=_show(got), wanted=_show(want)))
-    _check_deadline(normalized["deadline"], now)
+    check_deadline(normalized["deadline"], now)
     return normalized
 
 
-def _checked_message(typed: Any, primary: str, struct: list[dict[str, str]], chain_id: int, contract: str, contract_name: str) -> dict[str, Any]:
+def checked_message(typed: Any, primary: str, struct: list[dict[str, str]], chain_id: int, contract: str, contract_name: str) -> dict[str, Any]:
     """The checks every signature request gets: exactly one expected struct, a domain binding this chain and the
     contract that verifies it, and a message with exactly the struct's fields; returns the normalized message."""
     if not isinstance(typed, dict):
@@ -179,7 +181,7 @@ def _check_patient(message: dict[str, Any], patient: str) -> None:
         raise RefusedToSign(_("the message is for patient {patient}, not this wallet ({wallet})").format(patient=message["patient"], wallet=to_checksum_address(patient)))
 
 
-def _check_deadline(deadline: int, now: int | None) -> None:
+def check_deadline(deadline: int, now: int | None) -> None:
     now = int(time.time()) if now is None else now
     if deadline <= now:
         raise RefusedToSign(_("the signature deadline has already passed (is this computer's clock right?)"))
@@ -284,7 +286,7 @@ def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chai
         code32,
     )
 
-    got = _checked_message(typed, "ConfirmClaim", CONFIRM_CLAIM_TYPES["ConfirmClaim"], chain_id, payments_contract, "HealthCardPayments")
+    got = checked_message(typed, "ConfirmClaim", CONFIRM_CLAIM_TYPES["ConfirmClaim"], chain_id, payments_contract, "HealthCardPayments")
     _check_patient(got, patient)
     try:
         wanted = {
@@ -299,7 +301,7 @@ def check_confirm_claim(typed: Any, claim: dict[str, Any], *, patient: str, chai
             shown = _show(got[name]) if name != "packageCode" else got[name].rstrip(b"\x00").decode("ascii", "replace")
             expected = _show(want) if name != "packageCode" else str(claim.get("package_code"))
             raise RefusedToSign(_("message {field} is {got} but the claim you are confirming has {wanted}").format(field=name, got=shown, wanted=expected))
-    _check_deadline(got["deadline"], now)
+    check_deadline(got["deadline"], now)
     return got
 
 
@@ -311,10 +313,10 @@ def check_request_erasure(typed: Any, *, patient: str, record_id: str, chain_id:
         REQUEST_ERASURE_TYPES,  # late: only this command needs the record vocabulary
     )
 
-    got = _checked_message(typed, "RequestErasure", REQUEST_ERASURE_TYPES["RequestErasure"], chain_id, record_registry, "RecordRegistry")
+    got = checked_message(typed, "RequestErasure", REQUEST_ERASURE_TYPES["RequestErasure"], chain_id, record_registry, "RecordRegistry")
     _check_patient(got, patient)
     wanted = _bytes32(record_id, _("the record id you gave"))
     if got["recordId"] != wanted:
         raise RefusedToSign(_("message recordId is {got} but you asked to erase {wanted}").format(got=_show(got["recordId"]), wanted=_show(wanted)))
-    _check_deadline(got["deadline"], now)
+    check_deadline(got["deadline"], now)
     return got

@@ -3,17 +3,22 @@
 A route declares its callers with one of:
 - `require_scopes("read", ...)`: institution tokens holding any of the scopes;
 - `patient_or_scopes("read", ...)`: those, or a patient session — for routes with an `{address}` path
-  parameter the patient must be that address (patient self);
+  parameter the session must be that patient or the patient's current delegate;
 - `patient_only()`: patient sessions only (the route checks which data is the patient's own);
 - `any_caller()`: any valid token.
 Missing or unknown tokens are 401; valid tokens that may not do this are 403.
+
+A delegate (guardian or carer, ConsentLedger.delegateOf) signs in with its own wallet and acts for the patient:
+`Caller.acts_for(patient)` is the one check, asked of the chain on every request (never cached), so a removed
+delegate loses access with the next block. Routes that must stay the patient's alone (erasure, key shares made
+with the patient's own key) compare `caller.address` to the patient (`is_self`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from eth_utils import is_address, to_checksum_address
@@ -22,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth.store import INSTITUTION_PREFIX, PATIENT_PREFIX, AuthStore
 from api.problems import forbidden, unauthorized
+from i18n import _
 
 institution_scheme = HTTPBearer(
     scheme_name="institutionToken", auto_error=False,
@@ -33,41 +39,70 @@ patient_scheme = HTTPBearer(
 )
 
 
+DelegateLookup = Callable[[str], "str | None"]
+
+
+def _no_delegate(_patient: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Caller:
     kind: Literal["institution", "patient"]
     name: str
     scopes: frozenset[str] = frozenset()
     address: str | None = None  # patients only
+    # ConsentLedger.delegateOf, asked live: a session is bound to one address, but that address may be the
+    # current delegate of other patients, and that can change at any block.
+    delegate_of: DelegateLookup = field(default=_no_delegate, compare=False, repr=False)
 
     @property
     def is_patient(self) -> bool:
         return self.kind == "patient"
 
     def is_self(self, patient: str) -> bool:
+        """The session is the patient themself (not a delegate)."""
         return self.is_patient and self.address is not None and is_address(patient) and to_checksum_address(patient) == self.address
 
+    def is_delegate_of(self, patient: str) -> bool:
+        """The session is the patient's current delegate on chain (read now, never cached)."""
+        if not self.is_patient or self.address is None or not is_address(patient):
+            return False
+        delegate = self.delegate_of(to_checksum_address(patient))
+        return bool(delegate) and to_checksum_address(str(delegate)) == self.address
+
+    def acts_for(self, patient: str) -> bool:
+        """The session may act for `patient`: it is the patient, or the patient's current delegate."""
+        return self.is_self(patient) or self.is_delegate_of(patient)
+
     def require_patient_self(self, patient: str) -> None:
-        """For patient callers: 403 unless `patient` is the caller."""
+        """For patient callers: 403 unless the caller is `patient` or `patient`'s current delegate."""
+        if self.is_patient and not self.acts_for(patient):
+            raise forbidden(_("a patient token only gives access to the patient's own data, or to that of the patient it is the current delegate of"))
+
+    def require_patient_only_self(self, patient: str) -> None:
+        """For what only the patient may do (their own key, their own erasure): 403 for anyone else, delegates included."""
         if self.is_patient and not self.is_self(patient):
-            raise forbidden("a patient token only gives access to the patient's own data")
+            raise forbidden(_("only the patient themself may do this; a delegate may not"))
 
 
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None:
-        raise unauthorized("send `Authorization: Bearer <token>`: an institution token (hs_...) or a patient session token (hsp_...)")
-    store: AuthStore = request.app.state.services.auth
+        raise unauthorized(_("send `Authorization: Bearer <token>`: an institution token (hs_...) or a patient session token (hsp_...)"))
+    services = request.app.state.services
+    store: AuthStore = services.auth
     token = credentials.credentials
     if token.startswith(PATIENT_PREFIX):
         session = store.check_session(token, int(time.time()))
         if session is None:
-            raise unauthorized("the patient session token is unknown or expired; sign in again with POST /v1/auth/challenge")
-        return Caller("patient", session.address, address=session.address)
+            raise unauthorized(_("the patient session token is unknown or expired; sign in again with POST /v1/auth/challenge"))
+        # Bound lazily: the chain is only asked when the session reaches for another patient's data.
+        return Caller("patient", session.address, address=session.address, delegate_of=lambda patient: services.consents.delegate_of(patient))
     if token.startswith(INSTITUTION_PREFIX):
         found = store.check_token(token)
         if found is not None:
             return Caller("institution", found.name, scopes=found.scopes)
-    raise unauthorized("the token is not valid for this API")
+    raise unauthorized(_("the token is not valid for this API"))
 
 
 def _credentials(a: HTTPAuthorizationCredentials | None, b: HTTPAuthorizationCredentials | None) -> HTTPAuthorizationCredentials | None:
@@ -75,7 +110,7 @@ def _credentials(a: HTTPAuthorizationCredentials | None, b: HTTPAuthorizationCre
 
 
 def _scopes_text(scopes: tuple[str, ...]) -> str:
-    return " or ".join(f"`{scope}`" for scope in scopes)
+    return _(" or ").join(f"`{scope}`" for scope in scopes)
 
 
 def any_caller() -> Callable[..., Caller]:
@@ -93,16 +128,17 @@ def require_scopes(*scopes: str) -> Callable[..., Caller]:
     def dependency(request: Request, institution: HTTPAuthorizationCredentials | None = Security(institution_scheme, scopes=list(scopes))) -> Caller:
         caller = authenticate(request, institution)
         if caller.is_patient:
-            raise forbidden(f"this route is for institution systems with scope {_scopes_text(scopes)}, not patient sessions")
+            raise forbidden(_("this route is for institution systems with scope {scopes}, not patient sessions").format(scopes=_scopes_text(scopes)))
         if not caller.scopes & set(scopes):
-            raise forbidden(f"token {caller.name!r} lacks scope {_scopes_text(scopes)}")
+            raise forbidden(_("token {token} lacks scope {scopes}").format(token=repr(caller.name), scopes=_scopes_text(scopes)))
         return caller
 
     return dependency
 
 
 def patient_or_scopes(*scopes: str, self_param: str | None = "address") -> Callable[..., Caller]:
-    """Institutions with one of `scopes`, or a patient; with `self_param`, only the patient named by that path parameter."""
+    """Institutions with one of `scopes`, or a patient; with `self_param`, only the patient named by that path parameter
+    or that patient's current delegate."""
 
     def dependency(
         request: Request,
@@ -115,7 +151,7 @@ def patient_or_scopes(*scopes: str, self_param: str | None = "address") -> Calla
                 caller.require_patient_self(str(request.path_params.get(self_param, "")))
             return caller
         if not caller.scopes & set(scopes):
-            raise forbidden(f"token {caller.name!r} lacks scope {_scopes_text(scopes)} (or use the patient's own session)")
+            raise forbidden(_("token {token} lacks scope {scopes} (or use the patient's own session)").format(token=repr(caller.name), scopes=_scopes_text(scopes)))
         return caller
 
     return dependency
@@ -125,7 +161,7 @@ def patient_only(self_param: str | None = None) -> Callable[..., Caller]:
     def dependency(request: Request, patient: HTTPAuthorizationCredentials | None = Security(patient_scheme)) -> Caller:
         caller = authenticate(request, patient)
         if not caller.is_patient:
-            raise forbidden("only the patient's own session may do this (sign in with POST /v1/auth/challenge)")
+            raise forbidden(_("only the patient's own session may do this (sign in with POST /v1/auth/challenge)"))
         if self_param is not None:
             caller.require_patient_self(str(request.path_params.get(self_param, "")))
         return caller

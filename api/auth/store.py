@@ -1,4 +1,5 @@
-"""The API's small SQLite file: institution tokens, pending patient challenges and patient sessions.
+"""The API's small SQLite file: institution tokens, pending patient challenges and patient sessions. (A delegate's
+read is not journalled here: it is logged on chain, DelegateAccessLog, before its keys leave.)
 
 Secrets are never stored: a token is `<prefix><id><secret>`; the row keeps the id and sha256 of the whole
 token, and a presented token is checked by id lookup plus a constant-time compare of the hashes.

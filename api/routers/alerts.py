@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
@@ -83,13 +84,16 @@ class AckOut(BaseModel):
 
 
 @router.get("/alerts", response_model=list[AlertOut], responses=problem_responses(401, 403, 422, 502, 503),
-            summary="The alert inbox: a patient's own alerts (patient session), or every alert (scope read); oldest first")
+            summary="The alert inbox: a patient's alerts (the patient or its delegate's session), or every alert (scope read); oldest first")
 def list_alerts(
-    patient: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{40}$", description="only this patient's alerts"),
+    patient: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{40}$", description="only this patient's alerts (patient sessions: default their own; a delegate names its patient)"),
     since_block: int = Query(0, ge=0), caller: Caller = Depends(patient_or_scopes("read", self_param=None)), svc: Services = Depends(services),
 ) -> list[AlertOut]:
+    if patient is not None:
+        patient = to_checksum_address(patient)
     if caller.is_patient:
-        patient = caller.address
+        patient = patient or caller.address
+        caller.require_patient_self(str(patient))  # the patient, or its current delegate (asked of the chain now)
     found = merged(alert_sources(svc), patient=patient, since_block=since_block)
     return [AlertOut(**{**asdict(a), "acknowledged_by": list(a.acknowledged_by)}, raised_by_name=svc.member_name(a.raised_by)) for a in found]
 

@@ -1,4 +1,7 @@
-"""Patient sign-in: a single-use challenge signed with the wallet's key (EIP-191) buys a 15-minute session."""
+"""Patient sign-in: a single-use challenge signed with the wallet's key (EIP-191) buys a 15-minute session.
+
+A delegate (guardian or carer) signs in the same way with its own wallet: the session is bound to the delegate's
+address, and each request that reaches for a patient's data asks the chain whether it is that patient's delegate now."""
 
 from __future__ import annotations
 
@@ -56,8 +59,8 @@ def _challenge_text(svc: Services, address: str, nonce: str, expires_at: int) ->
         f"Patient: {address}\n"
         f"Nonce: {nonce}\n"
         f"Expires: {when} ({expires_at})\n\n"
-        f"Signing lets this institution's API open a short session for your own records only. "
-        f"It costs nothing and grants no consent."
+        + _("Signing lets this institution's API open a short session for your own records, and for those of a patient "
+            "whose delegate you are on the ledger at the time, only. It costs nothing and grants no consent.")
     )
 
 

@@ -1,5 +1,9 @@
 """Referral cases (issue 12): requesters open, share, close; consultants accept, decline, answer; patients approve or
-refuse through the requester's API after reading what they sign. A thin layer over care.cases."""
+refuse through the requester's API after reading what they sign. A thin layer over care.cases.
+
+A patient's current delegate (ConsentLedger.delegateOf, asked live) acts for the patient with its own session: it
+lists (`?patient=`), sees, approves and refuses the patient's cases, signing with its own key and nonce; ReferralCases
+(CareFlow) accepts the patient's or the delegate's signature."""
 
 from __future__ import annotations
 
@@ -19,7 +23,14 @@ from api.problems import (
 )
 from api.routers.deps import services
 from api.services import Services
-from api.types import Address, HexBytes, RecordIdHex, record_id_bytes
+from api.types import (
+    ADDRESS_PATTERN,
+    Address,
+    HexBytes,
+    RecordIdHex,
+    path_address,
+    record_id_bytes,
+)
 from care.cases import CaseError, CaseService
 from care.cases_views import CaseView
 from i18n import _
@@ -143,17 +154,26 @@ def open_case(body: OpenIn, _c: Caller = Depends(require_scopes("write")), cases
     return OpenOut(case=view, **_tx(tx).model_dump())
 
 
-@router.get("", response_model=list[CaseView], summary="Cases of this institution (role in / out / all; scope read) or the patient's own (patient session)", responses=ERRORS)
+@router.get("", response_model=list[CaseView], summary="Cases of this institution (role in / out / all; scope read) or a patient's (the patient or its delegate)", responses=ERRORS)
 def list_cases(
     role: Literal["in", "out", "all"] = Query("all", description="in: consulted on; out: opened here"),
+    patient: str | None = Query(None, pattern=ADDRESS_PATTERN, description="patient sessions: whose cases (default: the session's own; a delegate names its patient); institutions: only this patient's"),
     caller: Caller = Depends(patient_or_scopes("read", self_param=None)), cases: CaseService = Depends(case_service),
 ) -> list[CaseView]:
-    return _run(lambda: cases.mine(caller.address if caller.is_patient else None, role))  # type: ignore[no-any-return]
+    wanted = path_address(patient, "patient") if patient else None
+    if caller.is_patient:
+        wanted = wanted or caller.address
+        caller.require_patient_self(str(wanted))
+        return _run(lambda: cases.mine(wanted, role))  # type: ignore[no-any-return]
+    views: list[CaseView] = _run(lambda: cases.mine(None, role))
+    return [v for v in views if wanted is None or v.patient == wanted]
 
 
-@router.get("/{case_id}", response_model=CaseView, summary="One case (its requester, consultants or patient)", responses=ERRORS)
+@router.get("/{case_id}", response_model=CaseView, summary="One case (its requester, consultants, patient or the patient's delegate)", responses=ERRORS)
 def show_case(case_id: PathCaseId, caller: Caller = Depends(patient_or_scopes("read", self_param=None)), cases: CaseService = Depends(case_service)) -> CaseView:
-    return _run(lambda: cases.view(_case_id(case_id), caller.address if caller.is_patient else None))  # type: ignore[no-any-return]
+    cid = _case_id(case_id)
+    viewer = _patient_viewer(cases, cid, caller) if caller.is_patient else None
+    return _run(lambda: cases.view(cid, viewer))  # type: ignore[no-any-return]
 
 
 @router.post("/{case_id}/accept", response_model=TxOut, summary="Accept the case as an invited consultant (scope write)", responses=ERRORS)
@@ -188,18 +208,19 @@ def close(case_id: PathCaseId, _c: Caller = Depends(require_scopes("write")), ca
     return _tx(_run(lambda: cases.close(_case_id(case_id))))
 
 
-@router.get("/{case_id}/approval", response_model=SigningOut, summary="What the patient signs to approve: plain words and the EIP-712 message (patient session)", responses=ERRORS)
+@router.get("/{case_id}/approval", response_model=SigningOut, summary="What the patient (or its delegate) signs to approve: plain words and the EIP-712 message (patient session)", responses=ERRORS)
 def approval(
     case_id: PathCaseId, until: int = Query(gt=0, lt=2**40, description="end of the case consent (unix seconds)"),
     caller: Caller = Depends(patient_only()), cases: CaseService = Depends(case_service), svc: Services = Depends(services),
 ) -> SigningOut:
     cid = _case_id(case_id)
-    _own_case(cases, cid, caller)
+    patient = _own_case(cases, cid, caller)
+    # The signer is the session's own address: the patient, or its delegate signing with its own key and nonce.
     message, summary = _run(lambda: cases.approval(cid, until, str(caller.address), svc.chain_time() + SIGNATURE_LIFETIME))
-    return SigningOut(summary=summary, typed_data=_jsonable(message.full()))
+    return SigningOut(summary=_as_signer(summary, patient, caller), typed_data=_jsonable(message.full()))
 
 
-@router.post("/{case_id}/approval", response_model=TxOut, summary="Relay the patient's signed approval (this API must be the requester's; patient session)", responses=ERRORS)
+@router.post("/{case_id}/approval", response_model=TxOut, summary="Relay the patient's (or its delegate's) signed approval (this API must be the requester's; patient session)", responses=ERRORS)
 def approve(case_id: PathCaseId, body: SignedIn, caller: Caller = Depends(patient_only()), cases: CaseService = Depends(case_service)) -> TxOut:
     cid = _case_id(case_id)
     _own_case(cases, cid, caller)
@@ -207,15 +228,15 @@ def approve(case_id: PathCaseId, body: SignedIn, caller: Caller = Depends(patien
     return _tx(_run(lambda: cases.relay(signed, bytes.fromhex(body.signature[2:]))))
 
 
-@router.get("/{case_id}/refusal", response_model=SigningOut, summary="What the patient signs to refuse (patient session)", responses=ERRORS)
+@router.get("/{case_id}/refusal", response_model=SigningOut, summary="What the patient (or its delegate) signs to refuse (patient session)", responses=ERRORS)
 def refusal(case_id: PathCaseId, caller: Caller = Depends(patient_only()), cases: CaseService = Depends(case_service), svc: Services = Depends(services)) -> SigningOut:
     cid = _case_id(case_id)
-    _own_case(cases, cid, caller)
+    patient = _own_case(cases, cid, caller)
     message, summary = _run(lambda: cases.refusal(cid, str(caller.address), svc.chain_time() + SIGNATURE_LIFETIME))
-    return SigningOut(summary=summary, typed_data=_jsonable(message.full()))
+    return SigningOut(summary=_as_signer(summary, patient, caller), typed_data=_jsonable(message.full()))
 
 
-@router.post("/{case_id}/refusal", response_model=TxOut, summary="Relay the patient's signed refusal (patient session)", responses=ERRORS)
+@router.post("/{case_id}/refusal", response_model=TxOut, summary="Relay the patient's (or its delegate's) signed refusal (patient session)", responses=ERRORS)
 def refuse(case_id: PathCaseId, body: SignedIn, caller: Caller = Depends(patient_only()), cases: CaseService = Depends(case_service)) -> TxOut:
     cid = _case_id(case_id)
     _own_case(cases, cid, caller)
@@ -223,10 +244,24 @@ def refuse(case_id: PathCaseId, body: SignedIn, caller: Caller = Depends(patient
     return _tx(_run(lambda: cases.relay(signed, bytes.fromhex(body.signature[2:]))))
 
 
-def _own_case(cases: CaseService, case_id: bytes, caller: Caller) -> None:
+def _own_case(cases: CaseService, case_id: bytes, caller: Caller) -> str:
+    """The case's patient, when the session is that patient or the patient's current delegate (asked of the chain now)."""
     info = _run(lambda: cases.info(case_id))
-    if info.patient != caller.address:
-        raise forbidden(_("Case {case} is not a case of {patient}").format(case="0x" + case_id.hex(), patient=caller.address))
+    if not caller.acts_for(info.patient):
+        raise forbidden(_("Case {case} is not a case of {patient}, nor of a patient {patient} is the delegate of").format(case="0x" + case_id.hex(), patient=caller.address))
+    return str(info.patient)
+
+
+def _patient_viewer(cases: CaseService, case_id: bytes, caller: Caller) -> str | None:
+    """Whom a patient session sees the case as: its patient when it acts for them, else itself (then refused as a stranger)."""
+    info = _run(lambda: cases.info(case_id))
+    return str(info.patient) if caller.acts_for(info.patient) else caller.address
+
+
+def _as_signer(summary: str, patient: str, caller: Caller) -> str:
+    if caller.is_self(patient):
+        return summary
+    return _("As delegate of patient {patient}, you ({signer}) sign for the patient: {summary}").format(patient=patient, signer=caller.address, summary=summary)
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
@@ -206,7 +207,7 @@ def _granted_logs(svc: Services, patient: str, grantee: str | None = None) -> li
 
 
 @router.get(
-    "/patients/{address}/consents", response_model=list[ConsentOut], summary="A patient's consents as the ledger holds them (patient self, or scope read / audit)",
+    "/patients/{address}/consents", response_model=list[ConsentOut], summary="A patient's consents as the ledger holds them (the patient or its current delegate, or scope read / audit)",
     responses=problem_responses(401, 403, 422, 502, 503),
 )
 def list_consents(address: PathAddress, _caller: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> list[ConsentOut]:
@@ -220,8 +221,26 @@ def list_consents(address: PathAddress, _caller: Caller = Depends(patient_or_sco
     return out
 
 
+class DelegateOut(BaseModel):
+    patient: str
+    delegate: str | None = Field(description="who may act for the patient now (ConsentLedger.delegateOf); null when nobody")
+
+
 @router.get(
-    "/patients/{address}/consents/{grantee}/fhir", summary="One consent as a FHIR R4 Consent resource (patient self, or scope read / audit)",
+    "/patients/{address}/delegate", response_model=DelegateOut,
+    summary="The patient's current delegate, as the chain says now (the patient or its current delegate, or scope read / audit)",
+    responses=problem_responses(401, 403, 422, 502, 503),
+)
+def get_delegate(address: PathAddress, _caller: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> DelegateOut:
+    # A session that is neither the patient nor its delegate is refused (403) by the dependency: the answer to
+    # "am I this patient's delegate?" without revealing who is.
+    patient = path_address(address)
+    delegate = svc.consents.delegate_of(patient)
+    return DelegateOut(patient=patient, delegate=to_checksum_address(delegate) if delegate else None)
+
+
+@router.get(
+    "/patients/{address}/consents/{grantee}/fhir", summary="One consent as a FHIR R4 Consent resource (the patient or its current delegate, or scope read / audit)",
     response_model=FhirConsentOut, response_class=FhirJSONResponse, responses={200: {"description": "FHIR R4 Consent"}, **problem_responses(401, 403, 404, 422, 502, 503)},
 )
 def consent_fhir(address: PathAddress, grantee: PathAddress, _caller: Caller = Depends(patient_or_scopes("read", "audit")), svc: Services = Depends(services)) -> JSONResponse:

@@ -208,13 +208,17 @@ def open_break_glass(body: BreakGlassIn, _caller: Caller = Depends(require_scope
 
 
 @router.get("/emergency/break-glass", response_model=list[BreakGlassView], responses=RESPONSES,
-            summary="Break-glasses: a patient's own (patient session), or any patient's / reader's (scope read)")
+            summary="Break-glasses: a patient's (the patient or its delegate's session), or any patient's / reader's (scope read)")
 def list_break_glass(
-    patient: str | None = Query(None, pattern=ADDRESS_PATTERN), reader: str | None = Query(None, pattern=ADDRESS_PATTERN),
+    patient: str | None = Query(None, pattern=ADDRESS_PATTERN, description="patient sessions: default their own; a delegate names its patient"),
+    reader: str | None = Query(None, pattern=ADDRESS_PATTERN),
     caller: Caller = Depends(patient_or_scopes("read", self_param=None)), svc: Services = Depends(services),
 ) -> list[BreakGlassView]:
+    if patient is not None:
+        patient = path_address(patient, "patient")
     if caller.is_patient:
-        patient = caller.address
+        patient = patient or caller.address
+        caller.require_patient_self(str(patient))
     return emergency_service(svc).views(patient=patient, reader=reader)
 
 
@@ -252,6 +256,8 @@ def prepare_review(break_glass_id: Id32, body: ReviewPrepareIn, caller: Caller =
     caller.require_patient_self(access.patient)
     signer = body.signer or (caller.address if caller.is_patient else None)
     message, words = _act(lambda: es.prepare_review(_id(break_glass_id), body.justified, body.note, signer))
+    if signer and path_address(signer, "signer") != access.patient:  # the signer must hear that it signs for someone else
+        words = _("As delegate of patient {patient}, you ({signer}) sign for the patient: {summary}").format(patient=access.patient, signer=path_address(signer, "signer"), summary=words)
     return PreparedOut(typed_data=to_json(message.full()), summary=words)
 
 

@@ -1,5 +1,7 @@
-"""Key shares: after a new grant the patient's wallet re-wraps record keys for this institution; and key release:
-this institution re-wraps the keys of records it authored for a reader that a care flow authorises on chain."""
+"""Key shares: after a new grant the patient's wallet re-wraps record keys for this institution; key release:
+this institution re-wraps the keys of records it authored for a reader that a care flow authorises on chain; and
+delegate release: it re-wraps the keys it holds for the patient's current delegate (a guardian or carer), whose
+wallet then decrypts with its own key. Key shares stay the patient's alone: they are made with the patient's key."""
 
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ from api.services import Services
 from api.types import Address, HexBytes, RecordIdHex, record_id_bytes
 from i18n import _
 from ledger.care_flows import CareFlowName
+from ledger.delegate_reads import DelegateAccessLog
+from ledger.errors import ContractRevert
 from records import KeyShare, KeyShareBundle
+from records.errors import AccessDeniedError
 from records.key_release import MAX_RECORDS, KeyRelease
 from records.reading import locate
+from records.sharing import rewrap_for_delegate
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 MAX_SHARES = 1000
@@ -81,3 +87,51 @@ def release_keys(body: ReleaseIn, svc: Services = Depends(services)) -> ReleaseO
     )
     released = svc.record_service.release_keys(request)
     return ReleaseOut(wraps=[ReleasedWrap(record_id="0x" + k.record_id.hex(), version=k.version, wrap="0x" + k.wrap.hex()) for k in released])
+
+
+class DelegateReleaseIn(BaseModel):
+    record_ids: list[RecordIdHex] = Field(min_length=1, max_length=MAX_RECORDS, description="records of the patient(s) the caller is the current delegate of")
+
+
+class DelegateReleaseOut(BaseModel):
+    delegate: str = Field(description="the caller; every wrap opens only with its registered HPKE key")
+    wraps: list[ReleasedWrap]
+    logged_block: int = Field(description="the chain block of the (last) DelegateAccessLog transaction that logged the read")
+    transaction_hashes: list[str] = Field(description="the DelegateAccessLog transactions that logged the read, one per patient, mined before any key was returned")
+
+
+@router.post(
+    "/delegate", response_model=DelegateReleaseOut,
+    summary="Release record keys to the patient's current delegate, re-wrapped to the delegate's registered key (delegate session)",
+    description="For a patient session whose address is, on chain now, the delegate of each record's patient (ConsentLedger.delegateOf). "
+    "This institution re-wraps the keys it holds (records it authored, or shared to it) to the HPKE key the delegate registered like a "
+    "patient does; the delegate's wallet decrypts the sealed record (`GET /v1/records/{id}/sealed`) with its own key. Records authored "
+    "elsewhere: ask their author's API; records anchored in a batch are refused. Before any key is returned, the read is logged "
+    "on chain (DelegateAccessLog.logDelegateReads, one transaction per patient, receipt awaited): the contract checks again that the "
+    "caller is the patient's current delegate and that this institution may hold each key (author, or a consent in force covering the "
+    "category), and a refusal is a 403 with no key. The read appears in the patient's access log with its transaction. All or nothing.",
+    responses=problem_responses(401, 403, 404, 409, 410, 413, 422, 502, 503),
+)
+def release_to_delegate(body: DelegateReleaseIn, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> DelegateReleaseOut:
+    assert caller.address is not None
+    service = svc.record_service
+    by_patient: dict[str, list[ReleasedWrap]] = {}
+    for record_id in dict.fromkeys(body.record_ids):
+        try:
+            patient, share = rewrap_for_delegate(svc.identity, service.clients, service.keystore, record_id_bytes(record_id), caller.address)
+        except AccessDeniedError as exc:  # not the patient's delegate (any more): a caller problem, not a consent one
+            raise forbidden(str(exc)) from None
+        by_patient.setdefault(patient, []).append(ReleasedWrap(record_id="0x" + share.record_id.hex(), version=share.version, wrap="0x" + share.wrap.hex()))
+    if not DelegateAccessLog.deployed(svc.ledger):
+        raise forbidden(_("this network has no delegate access log (DelegateAccessLog); a delegate's read cannot be logged on chain, so no key is released"))
+    log = DelegateAccessLog(svc.ledger)
+    logged = []
+    for wraps in by_patient.values():  # on chain, receipt awaited, before any key is returned
+        try:
+            logged.append(log.log_reads(service.sender, caller.address, [record_id_bytes(w.record_id) for w in wraps]))
+        except ContractRevert as exc:  # the chain's own check: e.g. removed delegate, key not held; nothing is returned
+            raise forbidden(_("the chain refused to log the read of {delegate} ({reason}); no key is released").format(delegate=caller.address, reason=exc)) from None
+    return DelegateReleaseOut(
+        delegate=caller.address, wraps=[w for wraps in by_patient.values() for w in wraps], logged_block=max(r.block_number for r in logged),
+        transaction_hashes=[r.transaction_hash for r in logged],
+    )

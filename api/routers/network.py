@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.auth.callers import Caller, any_caller
 from api.problems import problem_responses
@@ -23,6 +23,7 @@ class Institution(BaseModel):
 
 class NetworkOut(BaseModel):
     chain_id: int
+    chain_time: int = Field(description="now, as the contracts will judge it (unix seconds): signers compute validity periods and deadlines from this, not from their own clock")
     institution: Institution
     contracts: dict[str, str]
 
@@ -43,6 +44,7 @@ def network(_: Caller = Depends(any_caller()), svc: Services = Depends(services)
     member = svc.member(svc.address)
     return NetworkOut(
         chain_id=ledger.deployments.chain_id,
+        chain_time=svc.chain_time(),
         institution=Institution(address=svc.address, name=member.name if member else None, country=member.country if member else None),
         contracts={
             **{name: ledger.deployments.address_of(name) for name in CONTRACTS},

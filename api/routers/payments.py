@@ -192,7 +192,7 @@ def _acting_for(svc: Services, patient: str) -> set[str]:
 
 
 def _require_patient_party(caller: Caller, svc: Services, patient: str, what: str) -> None:
-    if caller.is_patient and caller.address not in _acting_for(svc, patient):
+    if caller.is_patient and not caller.acts_for(patient):  # the patient, or its delegate on chain now
         raise forbidden(_("a patient token only reaches the patient's own {what} (or those of the patient it is delegate for)").format(what=what))
 
 

@@ -200,10 +200,9 @@ def _view_out(svc: Services, v: PrescriptionView) -> ViewOut:
 
 
 def _require_party(caller: Caller, svc: Services, patient: str) -> None:
-    if caller.is_patient:
-        delegate = svc.consents.delegate_of(patient)
-        if caller.address not in {to_checksum_address(patient)} | ({to_checksum_address(delegate)} if delegate else set()):
-            raise forbidden(_("a patient token only reaches the patient's own prescriptions (or those of the patient it is delegate for)"))
+    # The one delegate check (Caller.acts_for: the patient, or its delegate on chain now), as every other router.
+    if caller.is_patient and not caller.acts_for(patient):
+        raise forbidden(_("a patient token only reaches the patient's own prescriptions (or those of the patient it is delegate for)"))
 
 
 # --- prescriber ---------------------------------------------------------------------------------------------
@@ -248,6 +247,8 @@ def prepare_presentation(prescription_id: PrescriptionId, body: PrepareIn, calle
     pid = _id(prescription_id)
     view = _act(rx, lambda: rx.view(pid))
     _require_party(caller, svc, view.state.patient)
+    if caller.is_patient and body.signer and to_checksum_address(body.signer) != caller.address:
+        raise forbidden(_("a patient session prepares messages for its own signature only"))
     signer = body.signer or (caller.address if caller.is_patient else view.state.patient)
     deadline = svc.chain_time() + svc.settings.consent_deadline_seconds
     message = rx.presentation_message(pid, body.pharmacy, signer, deadline)  # type: ignore[arg-type]

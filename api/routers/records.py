@@ -179,7 +179,7 @@ def _consent_window(svc: Services, patient: str) -> tuple[int, int, int, int, in
 
 @router.get(
     "/patients/{address}/records", response_model=list[RecordListItem],
-    summary="A patient's anchored records (patient self: all; scope read: those this institution authored or may read now)",
+    summary="A patient's anchored records (the patient or its current delegate: all; scope read: those this institution authored or may read now)",
     responses=problem_responses(401, 403, 422, 502, 503),
 )
 def list_records(address: PathAddress, caller: Caller = Depends(patient_or_scopes("read")), svc: Services = Depends(services)) -> list[RecordListItem]:
@@ -249,14 +249,14 @@ def _anchor_for(svc: Services, record_id: str, caller: Caller) -> tuple[Any, Anc
             state = RecordState(patient=anchor.patient, category=anchor.category, anchored_at=batch[1], erased=svc.records.is_batched_erased(anchor), author=batch[0])
     if state is None or anchor is None:
         raise not_found(_("no record {record_id} is anchored on chain").format(record_id=record_id))
-    if caller.is_patient and state.patient != caller.address:
-        raise forbidden(_("a patient token only gives access to the patient's own records"))
+    if caller.is_patient and not caller.acts_for(state.patient):
+        raise forbidden(_("a patient token only gives access to the patient's own records, or to those of the patient it is the current delegate of"))
     return state, anchor
 
 
 @router.get(
     "/records/{record_id}/verification", response_model=Verification,
-    summary="Check a record's anchor against its IPFS payload, no decryption (scope read / audit, or the record's patient)",
+    summary="Check a record's anchor against its IPFS payload, no decryption (scope read / audit, or the record's patient or its delegate)",
     responses=problem_responses(401, 403, 404, 422, 502, 503),
 )
 def verify_record(record_id: PathRecordId, caller: Caller = Depends(patient_or_scopes("read", "audit", self_param=None)), svc: Services = Depends(services)) -> Verification:
@@ -296,7 +296,7 @@ def _merkle(svc: Services, anchor: Anchor) -> MerkleInfo | None:
 
 
 @router.get(
-    "/records/{record_id}/sealed", response_class=Response, summary="The sealed record object from IPFS, verified against its anchor (the record's patient only)",
+    "/records/{record_id}/sealed", response_class=Response, summary="The sealed record object from IPFS, verified against its anchor (the record's patient, or its current delegate)",
     responses={200: {"description": "record object bytes (decrypt in the wallet)", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, **problem_responses(401, 403, 404, 410, 422, 502, 503)},
 )
 def sealed_record(record_id: PathRecordId, caller: Caller = Depends(patient_only()), svc: Services = Depends(services)) -> Response:

@@ -20,6 +20,7 @@
 | `flow_emergency.py` | break-glass rules (role, policy, window, categories, reviews within 72 h) and per-institution review figures |
 | `flow_publichealth.py` | public-health report rules (weeks, corrections, parameters, alert origins; with --deep, payloads and cells below k) |
 | `flow_prescriptions.py` | e-prescription rules (counts, times, pharmacies, dispense records, reads) and dispenses per country / pharmacy |
+| `flow_delegate.py` | delegate reads (DelegateAccessLog): named the patient's delegate at that block, by a member holding the key; reads per institution and the latest ones |
 """
 
 from ledger.audit.replay import AuditError, AuditOptions, AuditResult, run_audit

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from fastapi import FastAPI
 
 from crypto import HpkePrivateKey, Identity
 from tests.conftest import RunningNetwork
 from tests.support.chain_clock import chain_now
 from tests.support.members import admit_member
+from tests.support.wallet_calls import relay_signed, sign_in
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -67,26 +67,14 @@ class ApiWorld:
         return patient
 
     def sign_in(self, patient: Identity) -> str:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            challenge = client.post("/v1/auth/challenge", json={"address": patient.address}).json()["challenge"]
-            signature = patient.account.sign_message(encode_defunct(text=challenge)).signature.to_0x_hex()
-            answer = client.post("/v1/auth/session", json={"address": patient.address, "challenge": challenge, "signature": signature})
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["token"])
+        return sign_in(self.url, patient)
 
     def as_patient(self, patient: Identity) -> httpx.Client:
         return self.client(self.sign_in(patient))
 
     def relay_signed(self, signer: Identity, body: dict[str, Any], client: httpx.Client | None = None) -> dict[str, Any]:
         """prepare -> sign in the 'wallet' -> relay; returns the relay answer (asserting success)."""
-        client = client or self.as_scope("relay")
-        prepared = client.post("/v1/consents/prepare", json=body)
-        assert prepared.status_code == 200, prepared.text
-        typed = prepared.json()["typed_data"]
-        signature = signer.account.sign_typed_data(full_message=typed).signature.to_0x_hex()
-        relayed = client.post("/v1/consents/relay", json={"typed_data": typed, "signature": signature})
-        assert relayed.status_code == 200, relayed.text
-        return dict(relayed.json())
+        return relay_signed(client or self.as_scope("relay"), signer, body)
 
     def now(self) -> int:
         """The chain's time (tests date consents and cards from it, never from the wall clock)."""

@@ -7,8 +7,6 @@ hospital and funds the escrow once; each test then issues cards to its own fresh
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +18,7 @@ from eth_account import Account
 
 from crypto import HpkePrivateKey, Identity
 from ledger.payments import HealthCardPayments
-from tests.conftest import free_port
+from tests.support.served_api import served_api
 
 YEAR = 365 * 86400
 FUNDING = 5_000_000
@@ -38,27 +36,10 @@ class Payer:
 @pytest.fixture(scope="module")
 def payer(api: ApiWorld) -> Iterator[Payer]:
     """A PAYER member's own API; it creates, empanels and funds the programme the tests share."""
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
     member = admit(api.net, "api-payer-kz", "Kazakhstan Social Health Insurance Fund", "KZ", ["PAYER"])
-    s = api.net.settings
-    settings = ApiSettings(data_dir=api.data_dir.parent / "payer-api", gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url)
-    app = create_app(settings, member.identity)
-    token = app.state.services.auth.create_token("payer-tests", frozenset({"read", "write", "audit"}))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="api-payer-tests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the payer API did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+    with served_api(api.net, member.identity, api.data_dir.parent / "payer-api", name="api-payer-tests") as served:
+        token = served.token("payer-tests", {"read", "write", "audit"})
+        with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
             created = client.post("/v1/payments/programmes", json=PROGRAMME)
             assert created.status_code == 201, created.text
             programme = created.json()
@@ -67,10 +48,7 @@ def payer(api: ApiWorld) -> Iterator[Payer]:
             assert empanelled.status_code == 200 and empanelled.json()["empanelled"] is True, empanelled.text
             funded = client.post(f"/v1/payments/programmes/{programme['programme_id']}/escrow", json={"amount": FUNDING})
             assert funded.status_code == 200 and funded.json()["escrow_balance"] == FUNDING, funded.text
-        yield Payer(member, url, token, int(programme["programme_id"]))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        yield Payer(member, served.url, token, int(programme["programme_id"]))
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ class AuditWorld:
         return RecordClients.open(self.ledger, self.net.settings.ipfs_url)
 
     def now(self) -> int:
-        return int(self.ledger.w3.eth.get_block("latest")["timestamp"])
+        return chain_now(self.ledger.w3)
 
 
 def admit(ledger: Ledger, net: RunningNetwork, who: Identity, name: str, country: str, roles: list[str]) -> None:
@@ -137,7 +137,7 @@ def build_audit_world(net: RunningNetwork, data_root: Path) -> AuditWorld:
     programme_id = payments.create_programme(pay, NewProgramme(name="Kazakhstan cross-border care", currency="KZT", default_annual_limit=1_000_000, auto_approval_threshold=200_000, pre_auth_validity=7 * DAY))
     payments.set_empanelled(pay, programme_id, hospital_id.address)
     payments.fund_escrow(pay, programme_id, 2_000_000)
-    now = int(ledger.w3.eth.get_block("latest")["timestamp"])
+    now = chain_now(ledger.w3)
     card_alice = payments.issue_card(pay, programme_id, alice.address, valid_until=now + YEAR)
     card_bob = payments.issue_card(pay, programme_id, bob.address, valid_until=now + YEAR, annual_limit=300_000)
     confirmed = payments.submit_claim(prov, card_alice, second, "LAB-PANEL", 50_000)

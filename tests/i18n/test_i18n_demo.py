@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.demo_run import DEMO_LIMIT_SECONDS, DemoRun, demo_ports, run_demo
 from wallet.demo.consortium import GOVERNORS, PLAN
 
 # Common English words that are not also French words (so French text never trips them).
@@ -72,17 +70,12 @@ def test_the_detector_sees_english_and_passes_french_and_chinese() -> None:
     assert not english_lines('        "display": "patient (identified by wallet address on the ledger)"')
 
 
-def _run_demo(language: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path, list[str]]:
+def _run_demo(language: str, tmp_path: Path) -> tuple[DemoRun, Path, list[str]]:
     data_dir = tmp_path / f"demo-{language}"
     missing_log = tmp_path / f"missing-{language}.log"
-    ports = {name: str(free_port()) for name in ("GATEWAY_PORT", "NODE_PORT", "IPFS_PORT", *(f"DEMO_{slug.upper().replace('-', '_')}_PORT" for _, slug, _, _ in PLAN))}
     # Wide enough that no sentence wraps: each line is judged whole, and a long command stays on its "$ healthsilk" line.
-    env = {**os.environ, **{f"HEALTHSILK_{name}": port for name, port in ports.items()}, "COLUMNS": "2000", "HEALTHSILK_LANG": language,
-           "HEALTHSILK_I18N_MISSING_LOG": str(missing_log)}
-    try:
-        result = subprocess.run([sys.executable, "-m", "wallet.cli", "demo", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=1800)  # a ceiling for a loaded machine
-    finally:
-        subprocess.run([sys.executable, "-m", "wallet.cli", "network", "down", "--data-dir", str(data_dir)], env=env, capture_output=True, timeout=60)
+    env = {**os.environ, **demo_ports(), "COLUMNS": "2000", "HEALTHSILK_LANG": language, "HEALTHSILK_I18N_MISSING_LOG": str(missing_log)}
+    result = run_demo(data_dir, env)
     missing = sorted(set(missing_log.read_text(encoding="utf-8").splitlines())) if missing_log.exists() else []
     return result, data_dir, missing
 
@@ -97,7 +90,7 @@ def test_the_demo_tells_the_story_in_french_and_in_chinese(language: str, html_l
     (tmp_path / f"demo-{language}.txt").write_text(out + result.stderr, encoding="utf-8")  # kept for reading after a failure
     # Every finding of the run at once: a failed step, a missing translation and English left over are different fixes.
     leftovers = english_lines(out)
-    findings = [f"the demo failed (exit {result.returncode}): {(out + result.stderr)[-2500:]}"] if result.returncode != 0 else []
+    findings = [f"the demo failed (exit {result.returncode}; None: not within {DEMO_LIMIT_SECONDS}s): {(out + result.stderr)[-2500:]}"] if result.returncode != 0 else []
     if missing:
         findings.append(f"shown in English for want of a translation ({len(missing)}): {missing[:20]}")
     if leftovers:

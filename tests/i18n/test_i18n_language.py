@@ -116,13 +116,13 @@ def test_api_answers_in_the_accept_language_and_says_so() -> None:
 
     @app.get("/secret")
     def secret() -> None:
-        raise forbidden(_("a patient token only gives access to the patient's own records"))
+        raise forbidden(_("a patient token only gives access to the patient's own records, or to those of the patient it is the current delegate of"))
 
     app.add_middleware(LanguageMiddleware)
     client = TestClient(app)
     french = client.get("/secret", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert french.status_code == 403 and french.headers["content-language"] == "fr" and "accept-language" in french.headers["vary"].lower()
-    assert french.json()["title"] == "Non autorisé" and "propres dossiers du patient" in french.json()["detail"]
+    assert french.json()["title"] == "Non autorisé" and "dossiers du patient lui-même" in french.json()["detail"]
     assert french.json()["type"].endswith("/forbidden")  # problem types stay stable
     chinese = client.get("/nowhere", headers={"Accept-Language": "zh-CN"})
     assert chinese.status_code == 404 and chinese.headers["content-language"] == "zh-Hans"

@@ -15,14 +15,14 @@ from eth_account.signers.local import LocalAccount
 
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms
-from ledger.errors import ContractRevert
 from ledger.payments import HealthCardPayments, NewProgramme
 from ledger.records import NewRecord, RecordRegistry
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
-from tests.support.chain_clock import take_snapshot, revert_snapshot
+from tests.support.chain_clock import revert_snapshot, take_snapshot
+from tests.support.reverts import refused  # noqa: F401 - re-exported: the payment tests import it from here
 
 YEAR = 365 * 86400
 DAY = 86400
@@ -42,14 +42,6 @@ def warp(network: RunningNetwork, seconds: int) -> None:
     operator = network.operator_w3
     operator.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
     operator.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-
-
-def refused(error: str, call, *args, **kwargs) -> ContractRevert:  # type: ignore[no-untyped-def]
-    """Run `call` and require the contract to refuse it with the custom error `error`."""
-    with pytest.raises(ContractRevert) as info:
-        call(*args, **kwargs)
-    assert info.value.name == error, f"expected {error}, got {info.value}"
-    return info.value
 
 
 @dataclass
@@ -92,7 +84,7 @@ class Actors:
     outsider: TransactionSender
 
     @classmethod
-    def of(cls, world: PaymentsWorld) -> "Actors":
+    def of(cls, world: PaymentsWorld) -> Actors:
         ledger = world.network.ledger()
         return cls(
             world=world, payments=HealthCardPayments(ledger), payer=ledger.sender(world.payer), payer2=ledger.sender(world.payer2),
@@ -122,7 +114,7 @@ def build_world(network: RunningNetwork, label: str) -> PaymentsWorld:
     ledger = network.ledger()
     governors = network.governors
     registry, consents, records = ConsortiumRegistry(ledger), ConsentLedger(ledger), RecordRegistry(ledger)
-    account = lambda role: throwaway_account(f"payments-{label}-{role}")  # noqa: E731
+    account = lambda role: throwaway_account(f"payments-{label}-{role}")
     payer, payer2, provider, provider2 = account("payer"), account("payer2"), account("provider"), account("provider2")
     patient_a, patient_b, delegate_a, outsider = account("patient-a"), account("patient-b"), account("delegate-a"), account("outsider")
     _admit(registry, ledger, governors, payer, "Kazakhstan Social Health Insurance Fund", "KZ", "PAYER")

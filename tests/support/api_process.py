@@ -25,10 +25,11 @@ from crypto import HpkePrivateKey, Identity, create_identity
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from network.sandbox import Sandbox, free_port
 from tests.support.chain_clock import chain_now
+from tests.support.wallet_calls import relay_signed
 
 HEALTHSILK = Path(sys.executable).with_name("healthsilk")
 PASSWORD = "drill-member-key"
-START_TIMEOUT_SECONDS = 60.0
+START_TIMEOUT_SECONDS = 180.0  # a ceiling for a loaded machine: start() returns as soon as /health answers
 
 
 def admit_institution(net: Sandbox, label: str, directory: Path, country: str = "BJ") -> tuple[Identity, Path]:
@@ -126,20 +127,11 @@ class ApiProcess:
 def consenting_patient(client: httpx.Client, net: Sandbox, grantee: str, categories: tuple[str, ...] = ("LAB", "ECG")) -> Identity:
     """A new patient, registered with her HPKE key, whose consent to `grantee` (TREATMENT) runs for a day of chain time."""
     patient = Identity(account=Account.create(), hpke_key=HpkePrivateKey.generate())
-    _relay(client, patient, {"action": "register", "patient": patient.address, "hpke_public_key": patient.hpke_public_key.to_hex()})
+    relay_signed(client, patient, {"action": "register", "patient": patient.address, "hpke_public_key": patient.hpke_public_key.to_hex()})
     now = chain_now(net.w3)
     grant = {"action": "grant", "patient": patient.address, "grantee": grantee, "categories": list(categories), "purposes": ["TREATMENT"], "valid_from": now - 60, "valid_until": now + 86_400}
-    _relay(client, patient, grant)
+    relay_signed(client, patient, grant)
     return patient
-
-
-def _relay(client: httpx.Client, signer: Identity, body: dict[str, Any]) -> None:
-    prepared = client.post("/v1/consents/prepare", json=body)
-    assert prepared.status_code == 200, prepared.text
-    typed = prepared.json()["typed_data"]
-    signature = signer.account.sign_typed_data(full_message=typed).signature.to_0x_hex()
-    relayed = client.post("/v1/consents/relay", json={"typed_data": typed, "signature": signature})
-    assert relayed.status_code == 200, relayed.text
 
 
 def lab_result(drill: str, index: int) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,8 +12,9 @@ import httpx
 import pytest
 
 from crypto import Identity
-from tests.conftest import RunningNetwork, free_port
+from tests.conftest import RunningNetwork
 from tests.support.members import admit_member
+from tests.support.served_api import served_api
 
 CHEAP_SCRYPT_N = "1024"  # tests only: the wallet's default stays 2**18
 PASSWORD = "correct horse battery"
@@ -65,30 +64,10 @@ def hospital(chain: RunningNetwork) -> Institution:
 
 @contextmanager
 def running_api(chain: RunningNetwork, institution: Institution, data_dir: Path, port: int | None = None) -> Iterator[ApiServer]:
-    """An institution's API served by uvicorn in a thread on a loopback port."""
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
-    settings = ApiSettings(data_dir=data_dir, gateway_url=chain.settings.gateway_url, deployments_file=chain.settings.deployments_file, ipfs_api=chain.settings.ipfs_url)
-    app = create_app(settings, institution.identity)
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name=f"wallet-e2e-api-{port}", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the institution API did not start")
-        time.sleep(0.05)
-    assert httpx.get(f"{url}/health").json()["status"] == "ok"
-    try:
-        yield ApiServer(url, institution, data_dir, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """An institution's API served by uvicorn in a thread on a loopback port (tests/support/served_api.py)."""
+    with served_api(chain, institution.identity, data_dir, port=port, name=f"wallet-e2e-{institution.name}") as served:
+        assert httpx.get(f"{served.url}/health").json()["status"] == "ok"
+        yield ApiServer(served.url, institution, data_dir, served.app)
 
 
 @pytest.fixture

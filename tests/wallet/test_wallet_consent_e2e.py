@@ -94,7 +94,7 @@ def tampering_proxy(upstream: str, tamper: Callable[[dict[str, Any]], None]) -> 
             seen.append(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k: v for k, v in self.headers.items() if k.lower() in {"authorization", "content-type", "accept"}}
-            answer = httpx.request(self.command, upstream + self.path, content=body, headers=headers)
+            answer = httpx.request(self.command, upstream + self.path, content=body, headers=headers, timeout=120)  # a ceiling for a loaded machine
             content = answer.content
             if self.path == "/v1/consents/prepare" and answer.status_code == 200:
                 document = answer.json()

@@ -128,7 +128,10 @@ def test_login_challenge_must_name_the_wallet() -> None:
 
 
 def test_network_answer_is_parsed_strictly() -> None:
-    info = NetworkInfo.from_api({"chain_id": 31337, "institution": {"name": "Lokossa", "address": OTHER}, "contracts": {"ConsentLedger": LEDGER}})
+    info = NetworkInfo.from_api({"chain_id": 31337, "chain_time": 1_800_000_000, "institution": {"name": "Lokossa", "address": OTHER}, "contracts": {"ConsentLedger": LEDGER}})
     assert info.chain_id == 31337 and info.consent_ledger.lower() == LEDGER and info.institution_name == "Lokossa"
+    assert info.chain_time == 1_800_000_000
+    with pytest.raises(RefusedToSign, match="malformed"):  # a validity period needs the chain's "now"
+        NetworkInfo.from_api({"chain_id": 31337, "institution": {}, "contracts": {"ConsentLedger": LEDGER}})
     with pytest.raises(RefusedToSign, match="malformed"):
         NetworkInfo.from_api({"chain_id": 31337, "contracts": {}})

@@ -12,7 +12,7 @@ from i18n import N_, _
 from i18n.formatting import money_text
 from wallet import render
 from wallet.errors import WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, friendly
+from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, friendly
 from wallet.session import PatientSession
 
 # Card states as the ledger names them (lower-cased) -> what a person reads.
@@ -55,10 +55,10 @@ def cards_table(cards: list[dict[str, Any]]) -> None:
 
 @app.command()
 @friendly
-def show(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
-    """Show your cards across programmes: limit, used, reserved, remaining, validity and status."""
-    with PatientSession(api, wallet) as session:
-        cards = session.client.cards(session.address)
+def show(api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
+    """Show your cards (with --for: the patient's) across programmes: limit, used, reserved, remaining, validity and status."""
+    with PatientSession(api, wallet, for_) as session:
+        cards = session.client.cards(session.patient)
     if json_output:
         render.emit_json(cards)
     else:
@@ -71,11 +71,12 @@ def history(
     card_id: Annotated[Optional[int], typer.Argument(help="The card (see 'healthsilk card show'); default: all your cards.", show_default=False, min=1)] = None,
     api: ApiOpt = None,
     wallet: WalletOpt = None,
+    for_: ForOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Everything that happened to your card(s), in plain words: issue, renewals, pre-authorisations, claims, payments, cash."""
-    with PatientSession(api, wallet) as session:
-        cards = session.client.cards(session.address)
+    """Everything that happened to your card(s) (with --for: the patient's), in plain words: issue, renewals, pre-authorisations, claims, payments, cash."""
+    with PatientSession(api, wallet, for_) as session:
+        cards = session.client.cards(session.patient)
         ids = [int(c["card_id"]) for c in cards if "card_id" in c]
         if card_id is not None:
             if card_id not in ids:

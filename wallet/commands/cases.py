@@ -4,13 +4,16 @@ answer, read and close; the patient lists, shows, approves or refuses from the w
 Before the patient signs, the wallet checks what it is shown against the case id itself: the id commits to the
 requester, the request, the attached records, the consultants and the priority, so a case view that does not hash
 to the id is refused. The plain words are built by the wallet from that checked view.
+
+With `--for PATIENT` a delegate (guardian or carer) lists, shows, approves and refuses the patient's cases, signing
+with its own wallet (ReferralCases accepts the patient's or the current delegate's signature); the plain words say
+so. It cannot pass on keys of records other members wrote (only the patient's wallet holds them).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -32,13 +35,13 @@ from ledger.vocabulary import Category, category_names
 from wallet import render
 from wallet.client import ApiClient, resolve_api_url
 from wallet.errors import RefusedToSign, WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
+from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession, _confirm
 from wallet.sharing import _grantee_api, open_sealed
 from wallet.typed_data import (
     MAX_DEADLINE_SECONDS,
     Expected,
-    _checked_message,
+    checked_message,
     sign_typed_data,
 )
 
@@ -63,10 +66,6 @@ def _staff(api: str | None, token: str | None) -> ApiClient:
     client = ApiClient(resolve_api_url(api))
     client._http.headers["Authorization"] = f"Bearer {value}"
     return client
-
-
-def _call(client: ApiClient, method: str, path: str, **kwargs: Any) -> Any:
-    return client._json(method, path, **kwargs)
 
 
 def _case_id(text: str) -> str:
@@ -151,7 +150,7 @@ def open_(
     resource = _resource(request) if request else service_request(str(ask), priority=level.lower())
     with _staff(api, token) as client:
         body = {"patient": patient, "request": resource, "priority": level, "attached_ids": [r.strip() for r in attach.split(",") if r.strip()], "consultants": _members(client, to)}
-        opened = _call(client, "POST", "/v1/cases", json=body)
+        opened = client.request_json("POST", "/v1/cases", json=body)
     if json_output:
         render.emit_json(opened)
         return
@@ -162,36 +161,36 @@ def open_(
 @friendly
 def list_(
     role: Annotated[str, typer.Option("--role", help="Staff: in (consulted on), out (opened here) or all.")] = "all",
-    api: ApiOpt = None, token: TokenOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False,
+    api: ApiOpt = None, token: TokenOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False,
 ) -> None:
     """List cases: the institution's (with a token) or your own (from the wallet)."""
     if _token(token):
         with _staff(api, token) as client:
-            rows = _call(client, "GET", "/v1/cases", params={"role": role})
+            rows = client.request_json("GET", "/v1/cases", params={"role": role})
     else:
-        with PatientSession(api, wallet) as session:
-            rows = _call(session.client, "GET", "/v1/cases")
+        with PatientSession(api, wallet, for_) as session:
+            rows = session.client.request_json("GET", "/v1/cases", params={"patient": session.patient})
     _list(rows, json_output)
 
 
 @app.command()
 @friendly
-def show(case: CaseArg, api: ApiOpt = None, token: TokenOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
+def show(case: CaseArg, api: ApiOpt = None, token: TokenOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
     """Show one case: parties, state, deadline, consultants and answers."""
     case_id = _case_id(case)
     if _token(token):
         with _staff(api, token) as client:
-            view = _call(client, "GET", f"/v1/cases/{case_id}")
+            view = client.request_json("GET", f"/v1/cases/{case_id}")
     else:
-        with PatientSession(api, wallet) as session:
-            view = _call(session.client, "GET", f"/v1/cases/{case_id}")
+        with PatientSession(api, wallet, for_) as session:
+            view = session.client.request_json("GET", f"/v1/cases/{case_id}")
     _show(view, json_output)
 
 
 def _staff_action(case: str, action: str, api: str | None, token: str | None, json_output: bool, message: str, **kwargs: Any) -> dict[str, Any]:
     case_id = _case_id(case)
     with _staff(api, token) as client:
-        result = _call(client, "POST", f"/v1/cases/{case_id}/{action}", **kwargs)
+        result = client.request_json("POST", f"/v1/cases/{case_id}/{action}", **kwargs)
     if json_output:
         render.emit_json(result)
     else:
@@ -238,7 +237,7 @@ def read(case: CaseArg, record: Annotated[str, typer.Argument(help="The record i
     """Read a record of a case (logged on chain under the case), as JSON (institution staff)."""
     case_id, record_id = _case_id(case), _case_id(record)
     with _staff(api, token) as client:
-        resource = _call(client, "GET", f"/v1/records/{record_id}", params={"flow": "case", "ref": case_id})
+        resource = client.request_json("GET", f"/v1/records/{record_id}", params={"flow": "case", "ref": case_id})
     render.emit_json(resource)
 
 
@@ -264,13 +263,15 @@ def close(case: CaseArg, api: ApiOpt = None, token: TokenOpt = None, json_output
 
 # ------------------------------------------------------------------------------------------------- patient
 def _checked_view(session: PatientSession, case_id: str) -> CaseView:
-    """The case as the API shows it, accepted only when it hashes to the case id and is this wallet's."""
-    view = CaseView.model_validate(_call(session.client, "GET", f"/v1/cases/{case_id}"))
+    """The case as the API shows it, accepted only when it hashes to the case id and is this wallet's (or, with --for, the patient's)."""
+    view = CaseView.model_validate(session.client.request_json("GET", f"/v1/cases/{case_id}"))
     consultants = [c.address for c in view.consultants]
     committed = case_id_of(view.requester, bytes.fromhex(view.request_id[2:]), [bytes.fromhex(r[2:]) for r in view.attached_ids], consultants, Priority[view.priority])
     if "0x" + committed.hex() != case_id:
         raise RefusedToSign(_("the case the API shows does not match case id {case} (its records, consultants or priority differ)").format(case=case_id))
-    if to_checksum_address(view.patient) != session.address:
+    if to_checksum_address(view.patient) != session.patient:
+        if session.as_delegate:
+            raise RefusedToSign(_("case {case} is for patient {patient}, not for patient {wanted} you act for").format(case=case_id, patient=view.patient, wanted=session.patient))
         raise RefusedToSign(_("case {case} is for patient {patient}, not this wallet").format(case=case_id, patient=view.patient))
     return view
 
@@ -285,15 +286,22 @@ def _contract(session: PatientSession) -> str:
 
 def _sign(session: PatientSession, typed: dict[str, Any], primary: str, case_id: str, summary: str, yes: bool, until: int | None = None) -> str:
     struct = (APPROVE_CASE_TYPES if primary == "ApproveCase" else REFUSE_CASE_TYPES)[primary]
-    message = _checked_message(typed, primary, struct, session.network().chain_id, _contract(session), CONTRACT_NAME)
+    message = checked_message(typed, primary, struct, session.network().chain_id, _contract(session), CONTRACT_NAME)
     if "0x" + bytes(message["caseId"]).hex() != case_id:
         raise RefusedToSign(_("the message is for another case"))
     if until is not None and message["until"] != until:
         raise RefusedToSign(_("the message ends the case consent at another time than the one you chose"))
-    if not time.time() - 60 < message["deadline"] <= time.time() + MAX_DEADLINE_SECONDS:
+    now = session.network().chain_time
+    if not now - 60 < message["deadline"] <= now + MAX_DEADLINE_SECONDS:
         raise RefusedToSign(_("the signature deadline is not within the next hour"))
-    render.info(_("[bold]You are about to sign[/] (relayed by the requester):"))
+    if session.as_delegate:
+        render.info(_("[bold]As delegate of patient {patient}, you ({signer}) are about to sign for the patient[/] (relayed by the requester):").format(patient=session.patient, signer=session.address))
+    else:
+        render.info(_("[bold]You are about to sign[/] (relayed by the requester):"))
     render.info(f"  • {render.escape(summary)}")
+    if session.as_delegate:
+        signed_by = _("signed by you as delegate; nonce {nonce} (yours); signature valid until {time}").format(nonce=message["nonce"], time=render.when(message["deadline"]))
+        render.info(f"  • {render.escape(signed_by)}")
     if not yes and not _confirm(_("Sign and send this?")):
         raise WalletError(_("Not signed: you declined."), _("Nothing was sent. Pass --yes to sign without the question."))
     return sign_typed_data(session.identity.account, typed)
@@ -305,34 +313,42 @@ def approve(
     case: CaseArg,
     days: Annotated[int, typer.Option("--days", min=1, max=MAX_CONSENT_SECONDS // 86400, help="The case consent ends after this many days, or when the case closes.")] = 30,
     answer_consent: Annotated[bool, typer.Option("--answer-consent/--no-answer-consent", help="Let consultants without a consent write their answers to your record (a consent for new records only, until the same day).")] = True,
-    api: ApiOpt = None, wallet: WalletOpt = None, yes: YesOpt = False, json_output: JsonOpt = False,
+    api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, yes: YesOpt = False, json_output: JsonOpt = False,
 ) -> None:
     """Approve a referral case: the consultants who accept may read exactly its records until the case closes.
 
     Also sends the consultants the keys of attached records that other members wrote (the requester's API releases its own)."""
     case_id = _case_id(case)
-    with PatientSession(api, wallet) as session:
+    with PatientSession(api, wallet, for_) as session:
         view = _checked_view(session, case_id)
-        rows = {str(r["record_id"]).lower(): r for r in session.client.records(session.address)}
+        rows = {str(r["record_id"]).lower(): r for r in session.client.records(session.patient)}
         categories = {rid: str(rows.get(rid, {}).get("category", "?")) for rid in [view.request_id, *view.attached_ids]}
-        until = int(time.time()) + days * 86400
-        typed = _call(session.client, "GET", f"/v1/cases/{case_id}/approval", params={"until": until})["typed_data"]
+        until = session.network().chain_time + days * 86400
+        typed = session.client.request_json("GET", f"/v1/cases/{case_id}/approval", params={"until": until})["typed_data"]
         signature = _sign(session, typed, "ApproveCase", case_id, approval_summary(view, until, categories), yes, until)
         m = typed["message"]
-        result = _call(session.client, "POST", f"/v1/cases/{case_id}/approval", json={"until": until, "nonce": int(m["nonce"]), "deadline": int(m["deadline"]), "signature": signature})
-        shared = _share_case_keys(session, view, rows)
+        result = session.client.request_json("POST", f"/v1/cases/{case_id}/approval", json={"until": until, "nonce": int(m["nonce"]), "deadline": int(m["deadline"]), "signature": signature})
+        # Re-wrapping needs the patient's own key, which a delegate does not hold.
+        shared = {} if session.as_delegate else _share_case_keys(session, view, rows)
+        unshared = _others_records(view, rows) if session.as_delegate else []
         granted = _answer_consents(session, view, categories, until, yes) if answer_consent else []
     if json_output:
-        render.emit_json({**result, "keys_shared": shared, "answer_consents": granted})
+        render.emit_json({**result, "patient": session.patient, "signer": session.address, "keys_shared": shared, "answer_consents": granted, "keys_not_shared": unshared})
         return
-    render.out.print(_("Case {case} approved until {until} (block {block}).").format(case=case_id, until=render.when(until), block=result["block_number"]))
+    if session.as_delegate:
+        render.out.print(_("As delegate of patient {patient}: case {case} approved until {until} (block {block}).").format(
+            patient=session.patient, case=case_id, until=render.when(until), block=result["block_number"]))
+        if unshared:
+            render.info(_("[yellow]Note:[/] {count} record(s) of the case were written by other members; only the patient's wallet can send their keys to the consultants (healthsilk case approve {case} on it).").format(count=len(unshared), case=case_id))
+    else:
+        render.out.print(_("Case {case} approved until {until} (block {block}).").format(case=case_id, until=render.when(until), block=result["block_number"]))
     for name, count in shared.items():
         render.out.print(_("Sent {institution} the keys of {count} record(s) other members wrote.").format(institution=render.escape(name), count=count))
 
 
 def _share_case_keys(session: PatientSession, view: CaseView, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Re-wrap, for every consultant, the keys of the case's records that someone other than the requester authored."""
-    others = [rid for rid in [view.request_id, *view.attached_ids] if to_checksum_address(str(rows.get(rid, {}).get("author", view.requester))) != view.requester]
+    others = _others_records(view, rows)
     shared: dict[str, int] = {}
     if not others:
         return shared
@@ -359,6 +375,11 @@ def _share_case_keys(session: PatientSession, view: CaseView, rows: dict[str, di
     return shared
 
 
+def _others_records(view: CaseView, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The case's records that a member other than the requester wrote (the requester's API releases only its own)."""
+    return [rid for rid in [view.request_id, *view.attached_ids] if to_checksum_address(str(rows.get(rid, {}).get("author", view.requester))) != view.requester]
+
+
 def _answer_consents(session: PatientSession, view: CaseView, categories: dict[str, str], until: int, yes: bool) -> list[str]:
     """A consent for new records only (REFERRAL and the attached records' categories, for treatment), until the case
     consent ends, for consultants that hold no active consent: it is what lets them anchor their answers."""
@@ -366,9 +387,9 @@ def _answer_consents(session: PatientSession, view: CaseView, categories: dict[s
     for name in categories.values():
         if name in Category.__members__:
             mask |= Category[name].bit
-    consents = session.client.consents(session.address)
+    consents = session.client.consents(session.patient)
     active = {to_checksum_address(str(c["grantee"])): c for c in consents if c.get("status") == "ACTIVE"}
-    now = int(time.time())
+    now = session.network().chain_time
     granted: list[str] = []
     for consultant in view.consultants:
         standing = active.get(consultant.address)
@@ -380,27 +401,30 @@ def _answer_consents(session: PatientSession, view: CaseView, categories: dict[s
                     institution=render.escape(consultant.name or consultant.address), categories=", ".join(missing)))
             continue
         body = {
-            "action": "grant", "patient": session.address, "grantee": consultant.address, "categories": category_names(mask), "purposes": ["TREATMENT"],
+            "action": "grant", "patient": session.patient, "grantee": consultant.address, "categories": category_names(mask), "purposes": ["TREATMENT"],
             "valid_from": now - 60, "valid_until": until, "data_from": now, "data_until": 0,
         }
         terms = {"grantee": consultant.address, "categories": mask, "purposes": 1, "validFrom": now - 60, "validUntil": until, "dataFrom": now, "dataUntil": 0}
-        session.sign_and_send(body, Expected("GrantConsent", session.address, terms), yes=yes)
+        session.sign_and_send(body, Expected("GrantConsent", session.patient, terms), yes=yes)
         granted.append(consultant.address)
     return granted
 
 
 @app.command()
 @friendly
-def refuse(case: CaseArg, api: ApiOpt = None, wallet: WalletOpt = None, yes: YesOpt = False, json_output: JsonOpt = False) -> None:
+def refuse(case: CaseArg, api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, yes: YesOpt = False, json_output: JsonOpt = False) -> None:
     """Refuse a referral case (or withdraw your approval): no consultant reads your records under it."""
     case_id = _case_id(case)
-    with PatientSession(api, wallet) as session:
+    with PatientSession(api, wallet, for_) as session:
         view = _checked_view(session, case_id)
-        typed = _call(session.client, "GET", f"/v1/cases/{case_id}/refusal")["typed_data"]
+        typed = session.client.request_json("GET", f"/v1/cases/{case_id}/refusal")["typed_data"]
         signature = _sign(session, typed, "RefuseCase", case_id, refusal_summary(view), yes)
         m = typed["message"]
-        result = _call(session.client, "POST", f"/v1/cases/{case_id}/refusal", json={"nonce": int(m["nonce"]), "deadline": int(m["deadline"]), "signature": signature})
+        result = session.client.request_json("POST", f"/v1/cases/{case_id}/refusal", json={"nonce": int(m["nonce"]), "deadline": int(m["deadline"]), "signature": signature})
     if json_output:
-        render.emit_json(result)
+        render.emit_json({**result, "patient": session.patient, "signer": session.address})
         return
-    render.out.print(_("Case {case} refused (block {block}).").format(case=case_id, block=result["block_number"]))
+    if session.as_delegate:
+        render.out.print(_("As delegate of patient {patient}: case {case} refused (block {block}).").format(patient=session.patient, case=case_id, block=result["block_number"]))
+    else:
+        render.out.print(_("Case {case} refused (block {block}).").format(case=case_id, block=result["block_number"]))

@@ -13,7 +13,7 @@ from i18n import N_, _
 from wallet import render
 from wallet.commands.card import money
 from wallet.errors import RefusedToSign, WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
+from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession
 from wallet.typed_data import check_confirm_claim, sign_typed_data
 
@@ -35,10 +35,10 @@ def _provider(claim: dict[str, Any]) -> str:
 
 @app.command("list")
 @friendly
-def list_(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
-    """List the claims on your cards, newest first, and whether they wait for your confirmation."""
-    with PatientSession(api, wallet) as session:
-        claims = session.client.claims(session.address)
+def list_(api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
+    """List the claims on your cards (with --for: the patient's), newest first, and whether they wait for confirmation."""
+    with PatientSession(api, wallet, for_) as session:
+        claims = session.client.claims(session.patient)
     if json_output:
         render.emit_json(claims)
         return
@@ -61,7 +61,7 @@ def list_(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = F
 def _evidence(session: PatientSession, record_id: str) -> str:
     """The evidence record as the patient knows it (category and date from their own record list)."""
     try:
-        records = session.client.records(session.address)
+        records = session.client.records(session.patient)
     except WalletError:
         records = []
     for row in records:
@@ -85,17 +85,20 @@ def confirm(
     claim_id: Annotated[int, typer.Argument(help="The claim (see 'healthsilk claims list').", min=1, show_default=False)],
     api: ApiOpt = None,
     wallet: WalletOpt = None,
+    for_: ForOpt = None,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Confirm that you received the care a provider claims for, so the payer can pay it.
 
+    With --for PATIENT you confirm, as the patient's delegate and with your own signature, that the patient received it.
+
     You see who claims how much for what, and which of your records is the evidence, before anything is signed. The signature is checked against the claim and this network's payments contract, made in this wallet, and relayed by the institution (you pay no fees).
     """
-    with PatientSession(api, wallet) as session:
+    with PatientSession(api, wallet, for_) as session:
         client = session.client
         claim = client.claim(claim_id)
-        if str(claim.get("patient", "")).lower() != session.address.lower():
+        if str(claim.get("patient", "")).lower() != session.patient.lower():
             raise WalletError(_("Claim {claim} is not on one of your cards.").format(claim=claim_id), _("See your claims with: healthsilk claims list"))
         if claim.get("status") != "SUBMITTED" or claim.get("confirmed"):
             raise WalletError(_("Claim {claim} has nothing to confirm: it is {state}.").format(claim=claim_id, state=_state(claim)), _("See your claims with: healthsilk claims list"))
@@ -107,19 +110,24 @@ def confirm(
             raise RefusedToSign(_("the API's /v1/network answer does not name this network's HealthCardPayments contract")) from None
         prepared = client.prepare_confirmation(claim_id)
         typed = prepared["typed_data"]
-        message = check_confirm_claim(typed, claim, patient=session.address, chain_id=chain_id, payments_contract=payments_contract)
+        message = check_confirm_claim(typed, claim, patient=session.patient, chain_id=chain_id, payments_contract=payments_contract)
         # The words come from the checked message (provider by the consortium's own directory), not from the API's summary.
         provider = message["provider"]
         provider_name = session.names().get(provider) or _("an institution that is not a consortium member")
         package = message["packageCode"].rstrip(b"\x00").decode("ascii")
         institution = session.network().institution_name or session.api_url
-        render.info(_("[bold]You are about to confirm claim {claim}[/] (relayed by {institution}):").format(claim=claim_id, institution=escape(institution)))
+        if session.as_delegate:
+            render.info(_("[bold]As delegate of patient {patient}, you ({signer}) are about to confirm claim {claim}[/] (relayed by {institution}):").format(
+                patient=session.patient, signer=session.address, claim=claim_id, institution=escape(institution)))
+        else:
+            render.info(_("[bold]You are about to confirm claim {claim}[/] (relayed by {institution}):").format(claim=claim_id, institution=escape(institution)))
         for line in (
             _("{name} ({address})").format(name=provider_name, address=provider),
             _("claims {amount} from your card {card} ({programme})").format(amount=money(message["amount"], claim.get("currency")), card=claim.get("card_id"), programme=claim.get("programme_name")),
             _("for package {package}").format(package=package),
             _("evidence: {record}").format(record=_evidence(session, "0x" + message["recordId"].hex())),
-            _("You confirm you received this care; the payer may then pay it. Nonce {nonce}; signature valid until {time}.").format(nonce=message["nonce"], time=render.when(message["deadline"])),
+            (_("As delegate, you confirm the patient received this care; the payer may then pay it. Nonce {nonce} (yours); signature valid until {time}.") if session.as_delegate
+             else _("You confirm you received this care; the payer may then pay it. Nonce {nonce}; signature valid until {time}.")).format(nonce=message["nonce"], time=render.when(message["deadline"])),
         ):
             render.info(f"  • {escape(line)}")
         if not yes and not _confirm(_("Confirm and sign?")):

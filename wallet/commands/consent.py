@@ -19,7 +19,7 @@ from ledger.vocabulary import (
 )
 from wallet import render
 from wallet.errors import WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
+from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.registration import ensure_registered
 from wallet.session import PatientSession
 from wallet.sharing import ShareResult, share_keys
@@ -77,12 +77,15 @@ def grant(
     data_until: Annotated[Optional[str], typer.Option("--data-until", help="Only records dated up to and including this day (YYYY-MM-DD, UTC).", show_default=False)] = None,
     api: ApiOpt = None,
     wallet: WalletOpt = None,
+    for_: ForOpt = None,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Let an institution see some of your records, for given purposes, for a number of days.
 
     Replaces any earlier consent you gave the same institution. You see exactly what you are signing before anything is signed. Registers your encryption key first if needed, and shares the keys of your existing records in scope with the institution.
+
+    With --for PATIENT you grant as the patient's delegate, signing with your own wallet; the keys of the patient's existing records are not shared (only the patient's wallet holds them): the patient runs 'healthsilk consent share-keys' later, and records written from now on are encrypted to the institution anyway.
 
     Example: healthsilk consent grant --to "Yinchuan" --categories ECG,LAB --purposes TREATMENT --days 30
     """
@@ -94,30 +97,42 @@ def grant(
         raise WalletError(_("--data-from must be on or before --data-until."), _("Swap or fix the dates."))
     now = int(time.time())
     valid_from, valid_until = now - CLOCK_SKEW_SECONDS, now + days * 86400
-    with PatientSession(api, wallet) as session:
+    with PatientSession(api, wallet, for_) as session:
         member = session.resolve_member(to)
         grantee = str(member["address"])
-        ensure_registered(session, yes=yes)
+        if not session.as_delegate:  # a delegate cannot register the patient's key (it does not hold it)
+            ensure_registered(session, yes=yes)
         body: dict[str, Any] = {
-            "action": "grant", "patient": session.address, "grantee": grantee, "categories": category_names(category_mask),
+            "action": "grant", "patient": session.patient, "grantee": grantee, "categories": category_names(category_mask),
             "purposes": purpose_names(purpose_mask), "valid_from": valid_from, "valid_until": valid_until,
         }
         if start or end:
             body["data_from"], body["data_until"] = start, end
         terms = {"grantee": grantee, "categories": category_mask, "purposes": purpose_mask, "validFrom": valid_from, "validUntil": valid_until, "dataFrom": start, "dataUntil": end}
-        result = session.sign_and_send(body, Expected("GrantConsent", session.address, terms), yes=yes)
+        result = session.sign_and_send(body, Expected("GrantConsent", session.patient, terms), yes=yes)
         # The consent is on the ledger now; failing to deliver keys is reported, not treated as a failed grant.
         sharing_error: WalletError | None = None
-        try:
-            sharing = share_keys(session, member, category_mask, start, end)
-        except WalletError as exc:
-            sharing, sharing_error = ShareResult(), exc
+        if session.as_delegate:
+            sharing = ShareResult()
+            sharing_error = WalletError(
+                _("only the patient's wallet holds the keys of the patient's existing records"),
+                _("The patient can share them with: healthsilk consent share-keys --to {institution}").format(institution=grantee),
+            )
+        else:
+            try:
+                sharing = share_keys(session, member, category_mask, start, end)
+            except WalletError as exc:
+                sharing, sharing_error = ShareResult(), exc
     name = str(member.get("name") or grantee)
     if json_output:
         shares = {**sharing.as_dict(), "error": sharing_error.message if sharing_error else None}
-        render.emit_json({**result, "grantee": grantee, "grantee_name": name, "key_shares": shares})
+        render.emit_json({**result, "patient": session.patient, "signer": session.address, "grantee": grantee, "grantee_name": name, "key_shares": shares})
         return
-    render.out.print(_("Consent granted to {institution} until {time} (block {block}).").format(institution=render.escape(name), time=render.when(valid_until), block=result.get("block_number")))
+    if session.as_delegate:
+        render.out.print(_("As delegate of patient {patient}: consent granted to {institution} until {time} (block {block}).").format(
+            patient=session.patient, institution=render.escape(name), time=render.when(valid_until), block=result.get("block_number")))
+    else:
+        render.out.print(_("Consent granted to {institution} until {time} (block {block}).").format(institution=render.escape(name), time=render.when(valid_until), block=result.get("block_number")))
     _report_sharing(sharing, name)
     if sharing_error is not None:
         render.info(_("[yellow]Warning:[/] the keys of your existing records were not shared: {reason}").format(reason=render.escape(sharing_error.message)))
@@ -131,29 +146,37 @@ def revoke(
     from_: Annotated[str, typer.Option("--from", help="The institution whose consent to withdraw: name (or a unique part) or address.", show_default=False)],
     api: ApiOpt = None,
     wallet: WalletOpt = None,
+    for_: ForOpt = None,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Withdraw the consent you gave an institution; it stops being able to read your records from the next block."""
-    with PatientSession(api, wallet) as session:
+    with PatientSession(api, wallet, for_) as session:
         member = session.resolve_member(from_)
         grantee = str(member["address"])
-        active = [c for c in session.client.consents(session.address) if str(c.get("grantee", "")).lower() == grantee.lower() and c.get("status") == "ACTIVE"]
+        active = [c for c in session.client.consents(session.patient) if str(c.get("grantee", "")).lower() == grantee.lower() and c.get("status") == "ACTIVE"]
         if not active:
+            if session.as_delegate:
+                raise WalletError(_("Patient {patient} has no active consent for {institution}.").format(patient=session.patient, institution=member.get("name")),
+                                  _("See the patient's consents with: healthsilk consent list --for {patient}").format(patient=session.patient))
             raise WalletError(_("You have no active consent for {institution}.").format(institution=member.get("name")), _("See your consents with: healthsilk consent list"))
-        result = session.sign_and_send({"action": "revoke", "patient": session.address, "grantee": grantee}, Expected("RevokeConsent", session.address, {"grantee": grantee}), yes=yes)
+        result = session.sign_and_send({"action": "revoke", "patient": session.patient, "grantee": grantee}, Expected("RevokeConsent", session.patient, {"grantee": grantee}), yes=yes)
     if json_output:
-        render.emit_json({**result, "grantee": grantee, "grantee_name": member.get("name")})
+        render.emit_json({**result, "patient": session.patient, "signer": session.address, "grantee": grantee, "grantee_name": member.get("name")})
+        return
+    if session.as_delegate:
+        render.out.print(_("As delegate of patient {patient}: consent for {institution} revoked (block {block}).").format(
+            patient=session.patient, institution=render.escape(str(member.get("name"))), block=result.get("block_number")))
         return
     render.out.print(_("Consent for {institution} revoked (block {block}).").format(institution=render.escape(str(member.get("name"))), block=result.get("block_number")))
 
 
 @app.command("list")
 @friendly
-def list_(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
-    """List every consent you have given, as the ledger holds them (active, expired and revoked)."""
-    with PatientSession(api, wallet) as session:
-        rows = session.client.consents(session.address)
+def list_(api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
+    """List every consent you have given (with --for: the patient has given), as the ledger holds them (active, expired and revoked)."""
+    with PatientSession(api, wallet, for_) as session:
+        rows = session.client.consents(session.patient)
     if json_output:
         render.emit_json(rows)
     else:

@@ -1,4 +1,4 @@
-"""`healthsilk delegate ...`: let a guardian or carer grant and revoke consents for you, or stop them."""
+"""`healthsilk delegate ...`: let a guardian or carer act for you (they use `--for YOUR_ADDRESS`), or stop them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession
 from wallet.typed_data import ZERO_ADDRESS, Expected
 
-app = typer.Typer(help="Your delegate (a guardian or carer) may grant and revoke consents on your behalf; one at a time.", no_args_is_help=True)
+app = typer.Typer(
+    help="Your delegate (a guardian or carer) may act for you from their own wallet with --for YOUR_ADDRESS: grant and revoke consents, "
+    "read your records and access log, see your cards and confirm claims. One at a time; removing them stops it from the next block.",
+    no_args_is_help=True,
+)
 
 
 @app.command()

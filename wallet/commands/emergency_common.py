@@ -8,13 +8,14 @@ import os
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from care.emergency_reason import open_reason
 from i18n import _
 from wallet.client import ApiClient, resolve_api_url
 from wallet.errors import RefusedToSign, WalletError
 from wallet.session import PatientSession
-from wallet.typed_data import _check_deadline, _checked_message
+from wallet.typed_data import check_deadline, checked_message
 
 TOKEN_ENV = "HEALTHSILK_API_TOKEN"
 TokenOpt = Annotated[
@@ -53,15 +54,32 @@ def checked(session: PatientSession, typed: Any, primary: str, struct: list[dict
         struct = [f for f in struct if f["name"] not in flags]
     else:
         values = {}
-    message = _checked_message(typed, primary, struct, network.chain_id, contract, "BreakGlass")
-    _check_deadline(int(message["deadline"]), None)
+    message = checked_message(typed, primary, struct, network.chain_id, contract, "BreakGlass")
+    check_deadline(int(message["deadline"]), None)
     return {**message, **values}
+
+
+def signing_intro(session: PatientSession, words: str) -> str:
+    """The line shown before signing: who signs, and for whom when acting as a delegate (`--for`)."""
+    if session.as_delegate:
+        return _("[bold]As delegate of patient {patient}, you ({signer}) are about to sign:[/] {words}").format(
+            patient=session.patient, signer=session.address, words=escape(words))
+    return _("[bold]You are about to sign:[/] {words}").format(words=escape(words))
+
+
+def require_patients_break_glass(session: PatientSession, break_glass_id: str) -> None:
+    """With --for: the break-glass must be on the records of the patient named, not of another one this wallet acts for."""
+    view = session.client.request_json("GET", f"/v1/emergency/break-glass/{break_glass_id}")
+    if str(view.get("patient", "")).lower() != session.patient.lower():
+        raise RefusedToSign(_("break-glass {id} is on the records of patient {patient}, not of {wanted}").format(id=break_glass_id, patient=view.get("patient"), wanted=session.patient))
 
 
 def reason_for(session: PatientSession, break_glass_id: str, reason_hash: str) -> str:
     """The free-text reason, opened here with the patient's key; plain words when it cannot be."""
+    if session.as_delegate:  # sealed to the patient's own key, which a delegate does not hold
+        return _("(sealed to the patient's own key: only the patient's wallet opens it)")
     try:
-        sealed = session.client._json("GET", f"/v1/emergency/break-glass/{break_glass_id}/reason")["sealed"]
+        sealed = session.client.request_json("GET", f"/v1/emergency/break-glass/{break_glass_id}/reason")["sealed"]
         return open_reason(base64.b64decode(sealed), bytes.fromhex(reason_hash[2:]), session.address, session.identity.hpke_key)
     except (WalletError, KeyError, ValueError, TypeError):
         return _("(the reason could not be opened)")

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from i18n import _
+from i18n.vocabulary import status_display
 from ledger.errors import ContractRevert
 from ledger.registry import MemberApplication
 from ledger.roles import parse_roles
@@ -80,7 +81,7 @@ def list_(
         for column in (_("member"), _("address"), _("country"), _("roles"), _("status")):
             table.add_column(column, overflow="fold")
         for member in directory:
-            table.add_row(escape(member.name), member.address, member.country, roles_words(member.roles), member.status.lower())
+            table.add_row(escape(member.name), member.address, member.country, roles_words(member.roles), status_display(member.status))
         render.out.print(table)
         return
     found = proposals(governance, limit)
@@ -195,7 +196,7 @@ def reactivate(member: MemberArg, key: KeyOpt, data_dir: DataDirOpt = None, yes:
     governance = Governance.open(data_dir)
     found = governance.member(member)
     sender = governor_sender(governance, key)
-    _sign(_("propose to reactivate {name} ({address}), now {status}").format(name=found.name, address=found.address, status=found.status.lower()), yes)
+    _sign(_("propose to reactivate {name} ({address}), now {status}").format(name=found.name, address=found.address, status=status_display(found.status)), yes)
     try:
         proposal_id = governance.registry.propose_reinstatement(sender, found.address)
     except ContractRevert as exc:

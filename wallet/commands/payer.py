@@ -4,6 +4,7 @@ read the programme's statement. Money moves only after a plain-words summary and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
@@ -41,6 +42,35 @@ def _confirm(summary: str, yes: bool) -> None:
         agreed = False
     if not agreed:
         raise WalletError(_("Nothing was done."), _("Run the command again and answer yes, or add --yes."))
+
+
+def _send(summary: str, yes: bool, send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Every action that writes to the ledger goes through here, so none is sent without its plain-words summary and a yes."""
+    _confirm(summary, yes)
+    return send()
+
+
+def _emit(answer: Any, json_output: bool, show: Callable[[Any], None]) -> None:
+    """The answer as JSON (--json) or in words."""
+    if json_output:
+        render.emit_json(answer)
+    else:
+        show(answer)
+
+
+def _say(words: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], None]:
+    return lambda answer: render.out.print(words(answer))
+
+
+def _patient_address(text: str) -> str:
+    if not is_address(text):
+        raise WalletError(_("{value} is not a valid address (or its checksum is wrong).").format(value=text), _("Copy the patient's address again."))
+    return to_checksum_address(text)
+
+
+def _amount_or_zero(text: str, currency: str) -> int:
+    """Minor units, or 0 (the contract's "default" / "never") for an empty or zero amount."""
+    return to_minor_units(text, currency) if text.strip() not in ("", "0") else 0
 
 
 def _member(client: PayerClient, name_or_address: str) -> dict[str, Any]:
@@ -96,16 +126,13 @@ def programme(
             answer = client.programme(programme_id)
         elif name:
             currency = currency.strip().upper()
-            limit = to_minor_units(annual_limit, currency) if annual_limit.strip() not in ("", "0") else 0
-            threshold = to_minor_units(auto_approve_below, currency) if auto_approve_below.strip() not in ("", "0") else 0
-            _confirm(_("create the programme {name} in {currency}, {limit} a year per card, paid by this institution").format(name=name, currency=currency, limit=money(limit, currency)), yes)
-            answer = client.create_programme({"name": name, "currency": currency, "default_annual_limit": limit, "auto_approval_threshold": threshold})
+            limit, threshold = _amount_or_zero(annual_limit, currency), _amount_or_zero(auto_approve_below, currency)
+            body = {"name": name, "currency": currency, "default_annual_limit": limit, "auto_approval_threshold": threshold}
+            answer = _send(_("create the programme {name} in {currency}, {limit} a year per card, paid by this institution").format(name=name, currency=currency, limit=money(limit, currency)), yes,
+                           lambda: client.create_programme(body))
         else:
             raise WalletError(_("Give a programme id to show, or --name to create one."), _("See: healthsilk payer programme --help"))
-    if json_output:
-        render.emit_json(answer)
-        return
-    render.key_value(_("E-card programme"), _programme_lines(answer))
+    _emit(answer, json_output, lambda a: render.key_value(_("E-card programme"), _programme_lines(a)))
 
 
 @app.command()
@@ -124,13 +151,10 @@ def empanel(
         member = _member(client, provider)
         programme_row = client.programme(programme_id)
         words = _("remove {provider} from programme {programme}") if delist else _("empanel {provider} in programme {programme}: it may then claim for care given to card holders")
-        _confirm(words.format(provider=render.who(member.get("name"), member.get("address")), programme=programme_row.get("name")), yes)
-        answer = client.empanel(programme_id, str(member["address"]), not delist)
-    if json_output:
-        render.emit_json(answer)
-        return
-    state = _("empanelled") if answer.get("empanelled") else _("not empanelled")
-    render.out.print(_("{provider} is {state} in programme {programme}.").format(provider=render.who(answer.get("provider_name"), answer.get("provider")), state=state, programme=programme_id))
+        answer = _send(words.format(provider=render.who(member.get("name"), member.get("address")), programme=programme_row.get("name")), yes,
+                       lambda: client.empanel(programme_id, str(member["address"]), not delist))
+    _emit(answer, json_output, _say(lambda a: _("{provider} is {state} in programme {programme}.").format(
+        provider=render.who(a.get("provider_name"), a.get("provider")), state=_("empanelled") if a.get("empanelled") else _("not empanelled"), programme=programme_id)))
 
 
 @app.command()
@@ -148,13 +172,10 @@ def fund(
         programme_row = client.programme(programme_id)
         currency = str(programme_row.get("currency"))
         minor = to_minor_units(amount, currency)
-        _confirm(_("fund the escrow of programme {programme} with {amount} (now {balance})").format(
-            programme=programme_row.get("name"), amount=money(minor, currency), balance=money(programme_row.get("escrow_balance"), currency)), yes)
-        answer = client.fund(programme_id, minor)
-    if json_output:
-        render.emit_json(answer)
-        return
-    render.out.print(_("Escrow of programme {programme} is now {balance}.").format(programme=programme_id, balance=money(answer.get("escrow_balance"), currency)))
+        answer = _send(_("fund the escrow of programme {programme} with {amount} (now {balance})").format(
+            programme=programme_row.get("name"), amount=money(minor, currency), balance=money(programme_row.get("escrow_balance"), currency)), yes,
+            lambda: client.fund(programme_id, minor))
+    _emit(answer, json_output, _say(lambda a: _("Escrow of programme {programme} is now {balance}.").format(programme=programme_id, balance=money(a.get("escrow_balance"), currency))))
 
 
 @app.command()
@@ -170,22 +191,18 @@ def card(
     json_output: JsonOpt = False,
 ) -> None:
     """Issue an e-health card of the programme to a patient."""
-    if not is_address(patient):
-        raise WalletError(_("{value} is not a valid address (or its checksum is wrong).").format(value=patient), _("Copy the patient's address again."))
+    holder = _patient_address(patient)
     until = _end_of_day(valid_until)
     with _client(api, token) as client:
         programme_row = client.programme(programme_id)
         currency = str(programme_row.get("currency"))
-        limit = to_minor_units(annual_limit, currency) if annual_limit.strip() not in ("", "0") else 0
+        limit = _amount_or_zero(annual_limit, currency)
         shown = money(limit, currency) if limit else _("the programme's default ({limit})").format(limit=money(programme_row.get("default_annual_limit"), currency))
-        _confirm(_("issue a card of programme {programme} to patient {patient}, {limit} a year, valid until {until}").format(
-            programme=programme_row.get("name"), patient=to_checksum_address(patient), limit=shown, until=render.when(until, date_only=True)), yes)
-        answer = client.issue_card(programme_id, to_checksum_address(patient), until, limit)
-    if json_output:
-        render.emit_json(answer)
-        return
-    render.out.print(_("Card {card} issued to {patient} ({programme}), valid until {until}.").format(
-        card=answer.get("card_id"), patient=answer.get("patient"), programme=answer.get("programme_name"), until=render.when(answer.get("valid_until"), date_only=True)))
+        answer = _send(_("issue a card of programme {programme} to patient {patient}, {limit} a year, valid until {until}").format(
+            programme=programme_row.get("name"), patient=holder, limit=shown, until=render.when(until, date_only=True)), yes,
+            lambda: client.issue_card(programme_id, holder, until, limit))
+    _emit(answer, json_output, _say(lambda a: _("Card {card} issued to {patient} ({programme}), valid until {until}.").format(
+        card=a.get("card_id"), patient=a.get("patient"), programme=a.get("programme_name"), until=render.when(a.get("valid_until"), date_only=True))))
 
 
 def _claim_state(claim: dict[str, Any]) -> str:
@@ -209,14 +226,13 @@ def claims(
         if claim_id is not None:
             rows = [client.claim(claim_id)]
         elif patient:
-            if not is_address(patient):
-                raise WalletError(_("{value} is not a valid address (or its checksum is wrong).").format(value=patient), _("Copy the patient's address again."))
-            rows = client.claims(to_checksum_address(patient))
+            rows = client.claims(_patient_address(patient))
         else:
             raise WalletError(_("Say whose claims: --patient ADDRESS or --claim ID."), _("See: healthsilk payer claims --help"))
-    if json_output:
-        render.emit_json(rows)
-        return
+    _emit(rows, json_output, _claims_table)
+
+
+def _claims_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         render.out.print(_("No claims."))
         return
@@ -245,13 +261,9 @@ def approve(
         if not claim.get("confirmed") and not override_confirmation:
             raise WalletError(_("The patient has not confirmed the care of claim {claim}.").format(claim=claim_id),
                               _("Wait for the patient's confirmation, or pay anyway with --override-confirmation (auditors see it)."))
-        _confirm(_("pay claim {claim}: {summary}").format(claim=claim_id, summary=claim.get("summary", "")), yes)
-        answer = client.approve_claim(claim_id, override_confirmation)
-    if json_output:
-        render.emit_json(answer)
-        return
-    render.out.print(_("Claim {claim} paid: {amount} to {provider}; escrow now {escrow}.").format(
-        claim=claim_id, amount=money(answer.get("amount"), answer.get("currency")), provider=answer.get("provider"), escrow=money(answer.get("escrow_after"), answer.get("currency"))))
+        answer = _send(_("pay claim {claim}: {summary}").format(claim=claim_id, summary=claim.get("summary", "")), yes, lambda: client.approve_claim(claim_id, override_confirmation))
+    _emit(answer, json_output, _say(lambda a: _("Claim {claim} paid: {amount} to {provider}; escrow now {escrow}.").format(
+        claim=claim_id, amount=money(a.get("amount"), a.get("currency")), provider=a.get("provider"), escrow=money(a.get("escrow_after"), a.get("currency")))))
 
 
 @app.command()
@@ -267,12 +279,9 @@ def reject(
     """Reject a claim: nothing is paid, and the card's reserved amount is freed."""
     with _client(api, token) as client:
         claim = client.claim(claim_id)
-        _confirm(_("reject claim {claim} with reason code {code}: {summary}").format(claim=claim_id, code=reason_code, summary=claim.get("summary", "")), yes)
-        answer = client.reject_claim(claim_id, reason_code)
-    if json_output:
-        render.emit_json(answer)
-        return
-    render.out.print(_("Claim {claim} is {state}.").format(claim=claim_id, state=_claim_state(answer)))
+        answer = _send(_("reject claim {claim} with reason code {code}: {summary}").format(claim=claim_id, code=reason_code, summary=claim.get("summary", "")), yes,
+                       lambda: client.reject_claim(claim_id, reason_code))
+    _emit(answer, json_output, _say(lambda a: _("Claim {claim} is {state}.").format(claim=claim_id, state=_claim_state(a))))
 
 
 @app.command()
@@ -281,9 +290,10 @@ def statement(programme_id: ProgrammeArg, api: ApiOpt = None, token: TokenOpt = 
     """The programme's escrow account, rebuilt from the ledger's events, and whether it balances."""
     with _client(api, token) as client:
         answer = client.statement(programme_id)
-    if json_output:
-        render.emit_json(answer)
-        return
+    _emit(answer, json_output, lambda a: _statement(programme_id, a))
+
+
+def _statement(programme_id: int, answer: dict[str, Any]) -> None:
     currency = answer.get("currency")
     render.key_value(_("Statement of programme {programme} ({name})").format(programme=programme_id, name=answer.get("name")), [
         (_("funded"), money(answer.get("funded"), currency)), (_("withdrawn"), money(answer.get("withdrawn"), currency)),

@@ -5,13 +5,15 @@ the PresentPrescription it is asked to sign (this chain, the Prescriptions contr
 pharmacy), shows it in plain words, signs it locally, and has the institution relay it. Presenting also gives the
 pharmacy a consent for DISPENSE records from now on, so it can record the dispense in the patient's file and claim
 it on the e-card; a consent that already covers that is left alone.
+
+With `--for PATIENT` a delegate (guardian or carer) lists, shows and presents the patient's prescriptions, signing
+with its own wallet (Prescriptions accepts the patient's or the current delegate's signature); the plain words say so.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -24,9 +26,9 @@ from i18n import _
 from wallet import render
 from wallet.client import ApiClient, resolve_api_url
 from wallet.errors import RefusedToSign, WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
+from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession
-from wallet.typed_data import Expected, _checked_message, sign_typed_data
+from wallet.typed_data import Expected, checked_message, sign_typed_data
 
 TOKEN_ENV = "HEALTHSILK_API_TOKEN"
 PRESENT_STRUCT = [
@@ -60,17 +62,18 @@ def _where(view: dict[str, Any]) -> str:
 # --- patients ---------------------------------------------------------------------------------------------------
 @app.command("list")
 @friendly
-def list_(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
+def list_(api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
     """Your prescriptions: dispenses used and left, where and when."""
-    with PatientSession(api, wallet) as session:
-        views = session.client._json("GET", "/v1/prescriptions", params={"patient": session.address})
+    with PatientSession(api, wallet, for_) as session:
+        views = session.client.request_json("GET", "/v1/prescriptions", params={"patient": session.patient})
     if json_output:
         render.emit_json(views)
         return
     if not views:
-        render.out.print(_("You have no prescriptions."))
+        render.out.print(_("Patient {patient} has no prescriptions.").format(patient=session.patient) if session.as_delegate else _("You have no prescriptions."))
         return
-    table = Table(title=_("Your prescriptions"), title_justify="left")
+    title = _("Prescriptions of patient {patient}").format(patient=session.patient) if session.as_delegate else _("Your prescriptions")
+    table = Table(title=title, title_justify="left")
     for column in (_("prescription"), _("prescriber"), _("used"), _("left"), _("valid until"), _("dispensed at"), _("state")):
         table.add_column(column, overflow="fold")
     for view in views:
@@ -84,10 +87,13 @@ def list_(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = F
 
 @app.command()
 @friendly
-def show(prescription_id: IdArg, api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
+def show(prescription_id: IdArg, api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
     """One prescription in full: where it may be dispensed, every dispense, who it was presented to."""
-    with PatientSession(api, wallet) as session:
-        view = session.client._json("GET", f"/v1/prescriptions/{_pid(prescription_id)}")
+    pid = _pid(prescription_id)
+    with PatientSession(api, wallet, for_) as session:
+        view = session.client.request_json("GET", f"/v1/prescriptions/{pid}")
+        if session.as_delegate and to_checksum_address(view["state"]["patient"]) != session.patient:
+            raise WalletError(_("Prescription {id} is not one of patient {patient}.").format(id=pid, patient=session.patient), _("Check the id: see healthsilk prescriptions list --for {patient}").format(patient=session.patient))
     if json_output:
         render.emit_json(view)
         return
@@ -108,7 +114,7 @@ def _check_presentation(typed: Any, network: dict[str, Any], prescription_id: st
         contract = to_checksum_address(network["contracts"]["Prescriptions"])  # as the API lists it, never the message's
     except (KeyError, TypeError, ValueError, AttributeError):
         raise RefusedToSign(_("the API's /v1/network answer does not name this network's Prescriptions contract")) from None
-    message = _checked_message(typed, "PresentPrescription", PRESENT_STRUCT, chain_id, contract, "Prescriptions")
+    message = checked_message(typed, "PresentPrescription", PRESENT_STRUCT, chain_id, contract, "Prescriptions")
     if typed["domain"].get("name") != "healthsilk Prescriptions":
         raise RefusedToSign(_("the message is not for the Prescriptions contract"))
     if "0x" + bytes(message["prescriptionId"]).hex() != prescription_id:
@@ -121,8 +127,8 @@ def _check_presentation(typed: Any, network: dict[str, Any], prescription_id: st
 def _grant_dispense_consent(session: PatientSession, pharmacy: dict[str, Any], valid_until: int, yes: bool) -> bool:
     """Give the pharmacy DISPENSE (TREATMENT, PAYMENT) from now on, merged into any consent it already holds."""
     grantee = to_checksum_address(pharmacy["address"])
-    active = [c for c in session.client.consents(session.address) if str(c.get("grantee", "")).lower() == grantee.lower() and c.get("status") == "ACTIVE"]
-    now = int(time.time())
+    active = [c for c in session.client.consents(session.patient) if str(c.get("grantee", "")).lower() == grantee.lower() and c.get("status") == "ACTIVE"]
+    now = session.network().chain_time
     current = active[0] if active else None
     if current and DISPENSE in current["categories"] and TREATMENT in current["purposes"] and PAYMENT in current["purposes"] and current["valid_until"] >= valid_until:
         return False
@@ -130,9 +136,9 @@ def _grant_dispense_consent(session: PatientSession, pharmacy: dict[str, Any], v
     purposes = sorted(set(current["purposes"] if current else []) | {TREATMENT, PAYMENT})
     data_from = int(current["data_from"]) if current else now - 300
     until = max(valid_until, int(current["valid_until"]) if current else 0)
-    body = {"action": "grant", "patient": session.address, "grantee": grantee, "categories": categories, "purposes": purposes,
+    body = {"action": "grant", "patient": session.patient, "grantee": grantee, "categories": categories, "purposes": purposes,
             "valid_from": now - 300, "valid_until": until, "data_from": data_from, "data_until": int(current["data_until"]) if current else 0}
-    session.sign_and_send(body, Expected("GrantConsent", session.address, {"grantee": grantee, "validUntil": until}), yes=yes)
+    session.sign_and_send(body, Expected("GrantConsent", session.patient, {"grantee": grantee, "validUntil": until}), yes=yes)
     return True
 
 
@@ -143,22 +149,28 @@ def present(
     to: Annotated[str, typer.Option("--to", help="The pharmacy: name (or a unique part) or address.", show_default=False)],
     api: ApiOpt = None,
     wallet: WalletOpt = None,
+    for_: ForOpt = None,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Present a prescription to a pharmacy: it may then read that prescription (nothing else of yours) and dispense it."""
     pid = _pid(prescription_id)
-    with PatientSession(api, wallet) as session:
+    with PatientSession(api, wallet, for_) as session:
         pharmacy = session.resolve_member(to)
         if "PHARMACY" not in [str(r).upper() for r in pharmacy.get("roles", [])]:
             raise WalletError(_("{name} is not a pharmacy.").format(name=pharmacy.get("name")), _("Choose a member with the PHARMACY role."))
         client = session.client
-        view = client._json("GET", f"/v1/prescriptions/{pid}")
+        view = client.request_json("GET", f"/v1/prescriptions/{pid}")
         state = view["state"]
-        prepared = client._json("POST", f"/v1/prescriptions/{pid}/presentation/prepare", json={"pharmacy": pharmacy["address"], "signer": session.address})
+        if to_checksum_address(state["patient"]) != session.patient:
+            raise RefusedToSign(_("prescription {id} is for patient {patient}, not {wanted}").format(id=pid, patient=state["patient"], wanted=session.patient))
+        prepared = client.request_json("POST", f"/v1/prescriptions/{pid}/presentation/prepare", json={"pharmacy": pharmacy["address"], "signer": session.address})
         typed = prepared["typed_data"]
         message = _check_presentation(typed, client.network(), pid, pharmacy["address"], session.address)
-        render.info(_("[bold]You are about to present a prescription[/]:"))
+        if session.as_delegate:
+            render.info(_("[bold]As delegate of patient {patient}, you ({signer}) are about to present the patient's prescription[/]:").format(patient=session.patient, signer=session.address))
+        else:
+            render.info(_("[bold]You are about to present a prescription[/]:"))
         for line in (
             _("prescription {id} from {prescriber}: {state}").format(id=render.short(pid, 14), prescriber=state.get("prescriber_name") or state["prescriber"], state=state["words"]),
             _("to {pharmacy} ({address}); it may read this prescription and dispense it").format(pharmacy=pharmacy.get("name"), address=pharmacy["address"]),
@@ -173,10 +185,14 @@ def present(
             if not agreed:
                 raise WalletError(_("Not presented: you declined."), _("Nothing was signed or sent."))
         signature = sign_typed_data(session.identity.account, typed)
-        result = client._json("POST", f"/v1/prescriptions/{pid}/presentation", json={"typed_data": typed, "signature": signature})
+        result = client.request_json("POST", f"/v1/prescriptions/{pid}/presentation", json={"typed_data": typed, "signature": signature})
         granted = _grant_dispense_consent(session, pharmacy, int(state["valid_until"]) + CLAIM_DAYS * 86400, yes=True)
     if json_output:
         render.emit_json({**result, "dispense_consent_granted": granted})
+        return
+    if session.as_delegate:
+        render.out.print(_("As delegate of patient {patient}: prescription presented to {pharmacy}; {left} dispenses left.").format(
+            patient=session.patient, pharmacy=escape(str(pharmacy.get("name"))), left=state["remaining"]))
         return
     render.out.print(_("Prescription presented to {pharmacy}; {left} dispenses left.").format(pharmacy=escape(str(pharmacy.get("name"))), left=state["remaining"]))
 
@@ -217,14 +233,15 @@ def issue(
 ) -> None:
     """Prescribe: the MedicationRequest becomes an encrypted record, the prescription goes on the ledger."""
     scope = "NAMED_PHARMACY" if pharmacy else "COUNTRY" if country else "ANY_PHARMACY"
-    body: dict[str, Any] = {"patient": patient, "medication_request": _load_json(request), "valid_until": int(time.time()) + days * 86400,
+    body: dict[str, Any] = {"patient": patient, "medication_request": _load_json(request),
                             "repeats": repeats, "min_interval_seconds": interval_days * 86400, "scope": scope, "single_dispense": single, "print_token": print_token}
     if country:
         body["country"] = country.upper()
     if pharmacy:
         body["pharmacy"] = pharmacy
     with _staff(api, token) as client:
-        issued = client._json("POST", "/v1/prescriptions", json=body)
+        body["valid_until"] = int(client.network()["chain_time"]) + days * 86400
+        issued = client.request_json("POST", "/v1/prescriptions", json=body)
     if json_output:
         render.emit_json(issued)
         return
@@ -242,7 +259,7 @@ def issue(
 def cancel(prescription_id: IdArg, api: ApiOpt = None, token: TokenOpt = None, json_output: JsonOpt = False) -> None:
     """Cancel a prescription you issued: no further dispense."""
     with _staff(api, token) as client:
-        state = client._json("POST", f"/v1/prescriptions/{_pid(prescription_id)}/cancel")
+        state = client.request_json("POST", f"/v1/prescriptions/{_pid(prescription_id)}/cancel")
     render.emit_json(state) if json_output else render.out.print(_("Prescription cancelled: {words}.").format(words=state["words"]))
 
 
@@ -251,7 +268,7 @@ def cancel(prescription_id: IdArg, api: ApiOpt = None, token: TokenOpt = None, j
 def verify(prescription_id: IdArg, api: ApiOpt = None, token: TokenOpt = None, json_output: JsonOpt = False) -> None:
     """May this pharmacy dispense the prescription now?"""
     with _staff(api, token) as client:
-        found = client._json("GET", f"/v1/prescriptions/{_pid(prescription_id)}/verify")
+        found = client.request_json("GET", f"/v1/prescriptions/{_pid(prescription_id)}/verify")
     if json_output:
         render.emit_json(found)
         return
@@ -267,7 +284,7 @@ def dispense(
 ) -> None:
     """Dispense: the MedicationDispense becomes the patient's record, the ledger counts the dispense."""
     with _staff(api, token) as client:
-        done = client._json("POST", f"/v1/prescriptions/{_pid(prescription_id)}/dispenses", json={"medication_dispense": _load_json(record)})
+        done = client.request_json("POST", f"/v1/prescriptions/{_pid(prescription_id)}/dispenses", json={"medication_dispense": _load_json(record)})
     if json_output:
         render.emit_json(done)
         return
@@ -280,5 +297,5 @@ def dispense(
 def present_token(text: Annotated[str, typer.Argument(help="The printed token's text (HSRX1:...).", show_default=False)], api: ApiOpt = None, token: TokenOpt = None, json_output: JsonOpt = False) -> None:
     """As a pharmacy, present a patient's printed token (it works once)."""
     with _staff(api, token) as client:
-        done = client._json("POST", "/v1/prescriptions/tokens", json={"token": text})
+        done = client.request_json("POST", "/v1/prescriptions/tokens", json={"token": text})
     render.emit_json(done) if json_output else render.out.print(_("Token accepted: the prescription is presented to this pharmacy."))

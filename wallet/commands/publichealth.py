@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from i18n import _
+from i18n.vocabulary import level_display, rule_display
 from wallet import render
 from wallet.client import ApiClient, resolve_api_url
 from wallet.errors import WalletError
@@ -50,9 +51,9 @@ def report(
     """Build this institution's weekly report from its own records, suppress small cells, seal and anchor it."""
     with _staff(api, token) as client:
         if preview:
-            answer = client._json("GET", f"/v1/publichealth/reports/{week}/preview", params={"correction": True} if correction else {})
+            answer = client.request_json("GET", f"/v1/publichealth/reports/{week}/preview", params={"correction": True} if correction else {})
         else:
-            answer = client._json("POST", "/v1/publichealth/reports", json={"week": week, "correction": correction})
+            answer = client.request_json("POST", "/v1/publichealth/reports", json={"week": week, "correction": correction})
     if json_output:
         render.emit_json(answer)
         return
@@ -89,7 +90,7 @@ def dashboard(
             html.write_text(page, encoding="utf-8")
             render.out.print(_("Dashboard written to {path}").format(path=str(html)))
             return
-        board = client._json("GET", "/v1/publichealth/dashboard", params=params)
+        board = client.request_json("GET", "/v1/publichealth/dashboard", params=params)
     if json_output:
         render.emit_json(board)
         return
@@ -119,7 +120,7 @@ def raise_alert(
     """Raise an outbreak alert by hand (PUBLIC_HEALTH members)."""
     body = {"disease": disease.upper(), "country": country.upper(), "division": division.upper(), "week": week, "level": level}
     with _staff(api, token) as client:
-        answer = client._json("POST", "/v1/publichealth/alerts", json=body)
+        answer = client.request_json("POST", "/v1/publichealth/alerts", json=body)
     if json_output:
         render.emit_json(answer)
     else:
@@ -132,7 +133,7 @@ def raise_alert(
 def acknowledge(alert_id: Annotated[str, typer.Argument(help="publichealth:<number>")], api: ApiOpt = None, token: TokenOpt = None, json_output: JsonOpt = False) -> None:
     """Acknowledge an outbreak alert on chain, as this institution."""
     with _staff(api, token) as client:
-        answer = client._json("POST", f"/v1/publichealth/alerts/{alert_id}/acknowledge")
+        answer = client.request_json("POST", f"/v1/publichealth/alerts/{alert_id}/acknowledge")
     if json_output:
         render.emit_json(answer)
     else:
@@ -144,7 +145,7 @@ def acknowledge(alert_id: Annotated[str, typer.Argument(help="publichealth:<numb
 def list_alerts(api: ApiOpt = None, token: TokenOpt = None, json_output: JsonOpt = False) -> None:
     """Outbreak alerts, oldest first (every flow's alerts: healthsilk alerts)."""
     with _staff(api, token) as client:
-        alerts = client._json("GET", "/v1/publichealth/alerts")
+        alerts = client.request_json("GET", "/v1/publichealth/alerts")
     if json_output:
         render.emit_json(alerts)
         return
@@ -153,5 +154,5 @@ def list_alerts(api: ApiOpt = None, token: TokenOpt = None, json_output: JsonOpt
         table.add_column(column)
     for a in alerts:
         d = a["details"]
-        table.add_row(a["id"], escape(d["disease_name"]), a["subject"], str(d["week"]), a["level"], d["rule"], str(len(a["acknowledged_by"])))
+        table.add_row(a["id"], escape(d["disease_name"]), a["subject"], str(d["week"]), level_display(a["level"]), rule_display(d["rule"]), str(len(a["acknowledged_by"])))
     render.out.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,8 +15,9 @@ from rich.syntax import Syntax
 from i18n import _
 from i18n.vocabulary import category_display
 from wallet import render
-from wallet.errors import RefusedToSign, WalletError
-from wallet.options import ApiOpt, JsonOpt, WalletOpt, YesOpt, friendly
+from crypto.record_object import RecordObject
+from wallet.errors import ApiError, RefusedToSign, WalletError
+from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession
 from wallet.sharing import open_sealed
 from wallet.typed_data import check_request_erasure, sign_typed_data
@@ -25,10 +27,10 @@ app = typer.Typer(help="Your health records: list them, read one (decrypted on t
 
 @app.command("list")
 @friendly
-def list_(api: ApiOpt = None, wallet: WalletOpt = None, json_output: JsonOpt = False) -> None:
-    """List the records anchored on the ledger for you: id, category, author, block."""
-    with PatientSession(api, wallet) as session:
-        rows = session.client.records(session.address)
+def list_(api: ApiOpt = None, wallet: WalletOpt = None, for_: ForOpt = None, json_output: JsonOpt = False) -> None:
+    """List the records anchored on the ledger for you (with --for: for the patient you are delegate of): id, category, author, block."""
+    with PatientSession(api, wallet, for_) as session:
+        rows = session.client.records(session.patient)
     if json_output:
         render.emit_json(rows)
     else:
@@ -65,22 +67,30 @@ def show(
     force: Annotated[bool, typer.Option("--force", help="With --out: replace an existing file.")] = False,
     api: ApiOpt = None,
     wallet: WalletOpt = None,
+    for_: ForOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Fetch one of your records in its sealed form and decrypt it here with your own key.
 
     The sealed bytes are checked against the hash anchored on the ledger before decryption.
+
+    With --for PATIENT (you are the patient's delegate): the institution that wrote the record re-wraps its key to
+    your own registered key (register once with 'healthsilk wallet register'), and the read appears in the patient's
+    access log as yours.
     """
     rid = _check_id(record_id)
-    with PatientSession(api, wallet) as session:
-        listing: dict[str, Any] = next((r for r in session.client.records(session.address) if str(r.get("record_id", "")).lower() == rid), {})
+    with PatientSession(api, wallet, for_) as session:
+        listing: dict[str, Any] = next((r for r in session.client.records(session.patient) if str(r.get("record_id", "")).lower() == rid), {})
         if listing.get("erased"):
             raise WalletError(_("Record {record} was erased; its content can no longer be read.").format(record=rid), _("See the other records with: healthsilk records list"))
-        obj = open_sealed(session, rid, listing.get("content_hash"))
-        wrap = obj.wrap_for(session.address)
-        if wrap is None:
-            raise WalletError(_("Record {record} carries no key for your wallet.").format(record=rid), _("Tell the institution that wrote it; it must encrypt records to your registered key."))
-        payload = obj.open(session.identity.hpke_key, wrap)
+        if session.as_delegate:
+            obj, payload = _open_as_delegate(session, rid, listing)
+        else:
+            obj = open_sealed(session, rid, listing.get("content_hash"))
+            wrap = obj.wrap_for(session.address)
+            if wrap is None:
+                raise WalletError(_("Record {record} carries no key for your wallet.").format(record=rid), _("Tell the institution that wrote it; it must encrypt records to your registered key."))
+            payload = obj.open(session.identity.hpke_key, wrap)
         names: dict[str, str] = {}
         if out is None and not json_output:
             try:
@@ -106,6 +116,35 @@ def show(
     )
     # The resource itself is the clinician's text: shown as written, never translated.
     render.out.print(Syntax(json.dumps(resource, indent=2), "json", word_wrap=True))
+
+
+def _open_as_delegate(session: PatientSession, rid: str, listing: dict[str, Any]) -> tuple[RecordObject, bytes]:
+    """As the patient's delegate: the sealed record, checked against its anchor, opened with a key wrap the author's
+    API made for this wallet's own registered key (the patient's key never leaves the patient's wallet)."""
+    if not listing:
+        raise WalletError(_("Record {record} is not a record of patient {patient}.").format(record=rid, patient=session.patient),
+                          _("See the patient's records with: healthsilk records list --for {patient}").format(patient=session.patient))
+    data = session.client.sealed(rid)
+    if "0x" + hashlib.sha256(data).hexdigest() != str(listing.get("content_hash", "")).lower():
+        raise WalletError(_("The sealed record {record} does not match the hash anchored on the ledger.").format(record=rid), _("Do not trust its content; tell the institution."))
+    obj = RecordObject.decode(data)
+    if "0x" + obj.record_id.hex() != rid or obj.patient != session.patient:
+        raise WalletError(_("The API sent another record than {record} of patient {patient}.").format(record=rid, patient=session.patient), _("Tell the institution."))
+    try:
+        with session.author_api(str(listing.get("author"))) as author_api:
+            answer = author_api.delegate_keys([rid])
+    except ApiError as exc:
+        if exc.problem_type.endswith("/patient-not-registered"):
+            raise WalletError(_("Your own encryption key is not on the ledger, so no record key can be released to you."), _("Register it once with: healthsilk wallet register")) from None
+        raise
+    wrap = next((w for w in answer["wraps"] if isinstance(w, dict) and str(w.get("record_id", "")).lower() == rid and w.get("version") == obj.version), None)
+    if wrap is None:
+        raise WalletError(_("The institution released no key for record {record} (version {version}).").format(record=rid, version=obj.version), _("Tell the institution."))
+    try:
+        raw = bytes.fromhex(str(wrap.get("wrap", ""))[2:])
+    except ValueError:
+        raise WalletError(_("The institution's key wrap for record {record} is malformed.").format(record=rid), _("Tell the institution.")) from None
+    return obj, obj.open(session.identity.hpke_key, raw)
 
 
 def _coded(category: str) -> str:

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from care.summary import SECTIONS, SummaryInput, build_bundle, newest_versions
-from i18n import _
+from i18n import N_, _
 from ledger.records import Anchor
 from ledger.vocabulary import Category
 from wallet import render
@@ -87,8 +87,23 @@ def summary(
     for section in bundle["entry"][0]["resource"]["section"]:
         items = [_label(resources[ref["reference"]]) for ref in section.get("entry", [])]
         empty = section.get("emptyReason", {}).get("coding", [{}])[0].get("code")
-        table.add_row(section["title"], "\n".join(items) or (_("could not be read") if empty == "unavailable" else _("none recorded")))
+        table.add_row(_section_name(section), "\n".join(items) or (_("could not be read") if empty == "unavailable" else _("none recorded")))
     render.out.print(table)
+
+
+# The IPS sections' titles (LOINC) as the patient reads them; the Bundle itself keeps LOINC's English titles.
+SECTION_NAMES = {
+    "48765-2": N_("Allergies and adverse reactions"),
+    "10160-0": N_("History of medication use"),
+    "11450-4": N_("Problem list"),
+    "11369-6": N_("History of immunizations"),
+    "8601-7": N_("EKG impression"),
+}
+
+
+def _section_name(section: dict[str, Any]) -> str:
+    code = section.get("code", {}).get("coding", [{}])[0].get("code")
+    return _(SECTION_NAMES[code]) if code in SECTION_NAMES else str(section.get("title", ""))
 
 
 def _label(resource: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from i18n import _
-from i18n.formatting import datetime_text
+from i18n.formatting import datetime_text, decimal_text, number_text, percent_text
+from i18n.vocabulary import category_display, joined
 from ledger.audit import AuditOptions, run_audit
 from ledger.chain import Ledger
 from wallet.demo.care import CrossBorderCare
@@ -63,7 +64,7 @@ class EmergencyInAlmaty:
             reply = self.lokossa.call("POST", f"/v1/patients/{self.care.address}/records", json=resource)
             self.n.check(reply.status_code == 201, _("Lokossa's upload failed: {status} {answer}").format(status=reply.status_code, answer=reply.text[:300]))
             self.records[name] = reply.json()[0]["record_id"]
-            self.n.say(_("{kind} anchored as record {record}… (category {category})").format(kind=resource["resourceType"], record=self.records[name][:18], category=reply.json()[0]["category"]))
+            self.n.say(_("{kind} anchored as record {record}… (category {category})").format(kind=resource["resourceType"], record=self.records[name][:18], category=joined(category_display([reply.json()[0]["category"]]))))
         self.records["ecg"] = self.care.ecg_id
         patient.run("emergency", "policy", "show")
 
@@ -75,7 +76,7 @@ class EmergencyInAlmaty:
         view = reply.json()
         self.break_glass_id = view["id"]
         self.n.say(_("break-glass {id}… opened for {categories}, until {until}; the reason is sealed to her key, only its hash is on chain").format(
-            id=view["id"][:18], categories=", ".join(view["categories"]), until=datetime_text(view["expires_at"])))
+            id=view["id"][:18], categories=joined(category_display(view["categories"])), until=datetime_text(view["expires_at"])))
         first: float | None = None
         for name in ("allergy", "medication", "ecg"):
             read = self.almaty.call("GET", f"/v1/records/{self.records[name]}", params={"flow": "emergency", "ref": self.break_glass_id})
@@ -85,7 +86,7 @@ class EmergencyInAlmaty:
             concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
             # The coding displays are clinical text: quoted as recorded, never translated.
             self.n.say(_("decrypted in Almaty: {kind} — {what}").format(kind=resource["resourceType"], what=concept.get("coding", [{}])[0].get("display", "")))
-        self.n.say(_("from the break-glass transaction to the first decrypted record: {seconds:.1f} s; the keys came from Lokossa's API, which checked the chain by itself").format(seconds=first or 0.0))
+        self.n.say(_("from the break-glass transaction to the first decrypted record: {seconds} s; the keys came from Lokossa's API, which checked the chain by itself").format(seconds=decimal_text(first or 0.0)))
         summary = self.almaty.call("GET", f"/v1/patients/{self.care.address}/summary", params={"ref": self.break_glass_id})
         self.n.check(summary.status_code == 200 and summary.json().get("type") == "document", _("the emergency summary failed: {status}").format(status=summary.status_code))
         kinds = [e["resource"]["resourceType"] for e in summary.json()["entry"][1:]]
@@ -107,6 +108,6 @@ class EmergencyInAlmaty:
         section = report["flows"]["emergency"]
         almaty = next((row for row in section["institutions"] if row["name"] == ALMATY), None)
         self.n.check(almaty is not None and almaty["share_reviewed"] == 1.0, _("the audit does not show Almaty's break-glass reviewed: {section}").format(section=section))
-        self.n.say(_("{name}: {count} break-glass, {reviewed:.0%} reviewed, {unjustified:.0%} unjustified; break-glass rule violations: {violations}").format(
-            name=ALMATY, count=almaty["break_glasses"], reviewed=almaty["share_reviewed"], unjustified=almaty["share_unjustified"],
-            violations=sum(1 for v in report["violations"] if v["rule"].startswith("break-glass"))))
+        self.n.say(_("{name}: {count} break-glass, {reviewed} reviewed, {unjustified} unjustified; break-glass rule violations: {violations}").format(
+            name=ALMATY, count=number_text(almaty["break_glasses"]), reviewed=percent_text(almaty["share_reviewed"]), unjustified=percent_text(almaty["share_unjustified"]),
+            violations=number_text(sum(1 for v in report["violations"] if v["rule"].startswith("break-glass")))))

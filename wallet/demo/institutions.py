@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -41,6 +44,7 @@ class InstitutionApi:
 def institution_apis(settings: NetworkSettings, institutions: list[Institution], ports: dict[str, int]) -> Iterator[dict[str, InstitutionApi]]:
     running: dict[str, InstitutionApi] = {}
     processes: list[ManagedProcess] = []
+    previous = _exit_on_sigterm()
     try:
         for institution in institutions:
             slug = SLUGS[institution.name]
@@ -61,8 +65,34 @@ def institution_apis(settings: NetworkSettings, institutions: list[Institution],
             running[institution.name] = InstitutionApi(institution, url, token)
         yield running
     finally:
+        _ignore_sigterm()  # a second SIGTERM must not cut the stopping short
         for process in processes:
             process.stop()
+        _restore_sigterm(previous)
+
+
+# The APIs run in sessions of their own (they outlive a CLI that only starts them), so a signal to the demo does not
+# reach them: a SIGTERM (`kill`, a test's timeout) becomes SystemExit in the demo, whose `finally` above stops them.
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # only the main thread may set signal handlers
+
+
+def _exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_on_sigterm() -> Any:
+    return signal.signal(signal.SIGTERM, _exit) if _on_main_thread() else None
+
+
+def _ignore_sigterm() -> None:
+    if _on_main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if _on_main_thread():
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def api_ports_from_env() -> dict[str, int]:

@@ -3,8 +3,6 @@ admitted with its API as registry endpoint so that author institutions release k
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,12 +11,13 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from crypto import HpkePrivateKey, Identity
 from tests.conftest import RunningNetwork, free_port
 from tests.support.chain_clock import chain_now
 from tests.support.members import admit_member
+from tests.support.served_api import loopback_url, served_api
+from tests.support.wallet_calls import relay_signed, sign_in
 
 
 @dataclass
@@ -54,21 +53,10 @@ class ReferralApis:
         return chain_now(self.net.w3)
 
     def sign_in(self, patient: Identity, at: Institution) -> httpx.Client:
-        with httpx.Client(base_url=at.url, timeout=30) as client:
-            challenge = client.post("/v1/auth/challenge", json={"address": patient.address}).json()["challenge"]
-            signature = patient.account.sign_message(encode_defunct(text=challenge)).signature.to_0x_hex()
-            answer = client.post("/v1/auth/session", json={"address": patient.address, "challenge": challenge, "signature": signature})
-        assert answer.status_code == 200, answer.text
-        return self.http(at, answer.json()["token"])
+        return self.http(at, sign_in(at.url, patient))
 
     def relay_signed(self, signer: Identity, body: dict[str, Any]) -> None:
-        client = self.http(self.lokossa)
-        prepared = client.post("/v1/consents/prepare", json=body)
-        assert prepared.status_code == 200, prepared.text
-        typed = prepared.json()["typed_data"]
-        signature = signer.account.sign_typed_data(full_message=typed).signature.to_0x_hex()
-        relayed = client.post("/v1/consents/relay", json={"typed_data": typed, "signature": signature})
-        assert relayed.status_code == 200, relayed.text
+        relay_signed(self.http(self.lokossa), signer, body)
 
     def new_patient(self) -> Identity:
         """A registered patient who consented to Lokossa (ECG, LAB, REFERRAL) and, for the answers they will anchor, to
@@ -105,29 +93,9 @@ class ReferralApis:
 
 @contextmanager
 def serve(net: RunningNetwork, root: Path, label: str, name: str, country: str) -> Iterator[Institution]:
-    import uvicorn
-
-    from api.app import create_app
     from api.auth.store import SCOPES
-    from api.settings import ApiSettings
 
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    identity = admit_member(net, label, name, country, ["PROVIDER"], endpoint=url)
-    s = net.settings
-    settings = ApiSettings(data_dir=root / label, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url)
-    app = create_app(settings, identity)
-    token = app.state.services.auth.create_token(f"{label}-all", frozenset(SCOPES))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name=f"api-{label}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the {name} API did not start")
-        time.sleep(0.05)
-    try:
-        yield Institution(name, identity, url, token, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    identity = admit_member(net, label, name, country, ["PROVIDER"], endpoint=loopback_url(port))
+    with served_api(net, identity, root / label, port=port, name=label) as api:
+        yield Institution(name, identity, api.url, api.token(f"{label}-all", SCOPES), api.app)

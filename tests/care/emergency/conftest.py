@@ -9,6 +9,7 @@ from emergency_world import EmergencyWorld, _institution
 
 from tests.conftest import RunningNetwork
 from tests.support.members import admit_member
+from tests.support.served_api import ServedApi
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,5 @@ def emergency_world(geth_network: RunningNetwork, tmp_path_factory: pytest.TempP
         for client in world._clients:
             client.close()
         for institution in (hospital, ambulance):
-            institution.server.should_exit = True
             assert institution.thread is not None
-            institution.thread.join(timeout=10)
+            ServedApi(institution.url, institution.app, institution.server, institution.thread).stop()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_account.messages import encode_defunct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "api"))  # api_world helpers (imported by basename)
 
@@ -31,6 +30,8 @@ from crypto import Identity
 from tests.conftest import RunningNetwork, free_port
 from tests.support.chain_clock import chain_now
 from tests.support.members import admit_member
+from tests.support.served_api import loopback_url, served_api
+from tests.support.wallet_calls import relay_signed, sign_in
 
 
 @dataclass
@@ -63,52 +64,20 @@ class EmergencyWorld:
         return chain_now(self.net.w3)
 
     def sign_in(self, institution: Institution, patient: Identity) -> httpx.Client:
-        with httpx.Client(base_url=institution.url, timeout=30) as client:
-            challenge = client.post("/v1/auth/challenge", json={"address": patient.address}).json()["challenge"]
-            signature = patient.account.sign_message(encode_defunct(text=challenge)).signature.to_0x_hex()
-            answer = client.post("/v1/auth/session", json={"address": patient.address, "challenge": challenge, "signature": signature})
-        assert answer.status_code == 200, answer.text
-        client = institution.client(str(answer.json()["token"]))
+        client = institution.client(sign_in(institution.url, patient))
         self._clients.append(client)
         return client
 
     def relay_consent(self, signer: Identity, body: dict[str, Any]) -> None:
         with self.hospital.client() as client:
-            prepared = client.post("/v1/consents/prepare", json=body)
-            assert prepared.status_code == 200, prepared.text
-            typed = prepared.json()["typed_data"]
-            signature = signer.account.sign_typed_data(full_message=typed).signature.to_0x_hex()
-            relayed = client.post("/v1/consents/relay", json={"typed_data": typed, "signature": signature})
-            assert relayed.status_code == 200, relayed.text
-
-
-def _serve(app: Any, port: int, name: str) -> tuple[Any, threading.Thread]:
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name=name, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the {name} API did not start")
-        time.sleep(0.05)
-    return server, thread
+            relay_signed(client, signer, body)
 
 
 def _institution(net: RunningNetwork, root: Path, label: str, name: str, roles: list[str]) -> Institution:
-    from api.app import create_app
-    from api.settings import ApiSettings
-
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    member = Member(admit_member(net, label, name, "KZ", roles, endpoint=url), name, "KZ")
-    s = net.settings
-    settings = ApiSettings(data_dir=root / label, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url)
-    app = create_app(settings, member.identity)
-    tokens = {"all": app.state.services.auth.create_token(f"{label}-all", frozenset(SCOPES))}
-    server, thread = _serve(app, port, label)
-    return Institution(member, url, tokens, app, server, thread)
+    member = Member(admit_member(net, label, name, "KZ", roles, endpoint=loopback_url(port)), name, "KZ")
+    api = served_api(net, member.identity, root / label, port=port, name=label)
+    return Institution(member, api.url, {"all": api.token(f"{label}-all", SCOPES)}, api.app, api.server, api.thread)
 
 
 ALLERGY = {

@@ -1,11 +1,9 @@
 """Real institution APIs for the prescription API tests, on the session's geth network: each a fresh member (its
-registry endpoint is its own loopback URL, so authors release keys to readers), served by uvicorn in a thread."""
+registry endpoint is its own loopback URL, so authors release keys to readers), served in this process by tests/support/served_api.py."""
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,21 +17,24 @@ from ledger.consent import ConsentLedger, ConsentTerms
 from ledger.registry import ConsortiumRegistry, MemberApplication
 from tests.conftest import RunningNetwork, free_port
 from tests.support.chain_clock import chain_now
+from tests.support.served_api import ServedApi, loopback_url, served_api
 
 
 @dataclass
 class Institution:
     name: str
     identity: Identity
-    url: str
     token: str
-    server: Any
-    thread: threading.Thread
+    api: ServedApi
     _clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def address(self) -> str:
         return self.identity.address
+
+    @property
+    def url(self) -> str:
+        return self.api.url
 
     def client(self) -> httpx.Client:
         client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120)
@@ -43,36 +44,18 @@ class Institution:
     def stop(self) -> None:
         for client in self._clients:
             client.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.api.stop()
 
 
 def start_institution(net: RunningNetwork, root: Path, name: str, country: str, roles: list[str]) -> Institution:
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
     identity = Identity(account=Account.create(), hpke_key=HpkePrivateKey.generate())
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = free_port()  # picked first: the member is admitted with its API URL as registry endpoint
     ledger = net.ledger()
     registry = ConsortiumRegistry(ledger)
-    application = MemberApplication(address=identity.address, name=name, country=country, roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=url)
+    application = MemberApplication(address=identity.address, name=name, country=country, roles=roles, hpke_public_key=identity.hpke_public_key.to_bytes(), endpoint=loopback_url(port))
     registry.approve(ledger.sender(net.governors[1]), registry.propose_admission(ledger.sender(net.governors[0]), application))
-    s = net.settings
-    data_dir = root / name.lower().replace(" ", "-")
-    app = create_app(ApiSettings(data_dir=data_dir, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url), identity)
-    token = app.state.services.auth.create_token("rx-tests", frozenset(SCOPES))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name=f"api-{name}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the API of {name} did not start")
-        time.sleep(0.05)
-    return Institution(name, identity, url, token, server, thread)
+    api = served_api(net, identity, root / name.lower().replace(" ", "-"), port=port, name=name)
+    return Institution(name, identity, api.token("rx-tests", frozenset(SCOPES)), api)
 
 
 def new_patient(net: RunningNetwork, relayer: Identity) -> Identity:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.chain import Ledger
 from ledger.consent import ConsentLedger, ConsentTerms
-from ledger.errors import ContractRevert
 from ledger.prescriptions import NewPrescription, Prescriptions, Scope, new_prescription_id
 from ledger.records import NewRecord, RecordRegistry
 from ledger.registry import ConsortiumRegistry, MemberApplication
@@ -22,6 +20,7 @@ from ledger.transactions import TransactionSender
 from ledger.vocabulary import Category, Purpose
 from tests.conftest import RunningNetwork, throwaway_account
 from tests.support.chain_clock import chain_now
+from tests.support.reverts import refused
 
 DAY = 86400
 PRESCRIBER = throwaway_account("rx/yinchuan")
@@ -36,13 +35,6 @@ MEMBERS = (
     (PHARMACY_KZ, "Almaty Pharmacy", "KZ", ["PROVIDER", "PHARMACY"]),
     (CLINIC, "Athieme Clinic", "BJ", ["PROVIDER"]),
 )
-
-
-def refused(error: str, call, *args, **kwargs) -> ContractRevert:  # type: ignore[no-untyped-def]
-    with pytest.raises(ContractRevert) as info:
-        call(*args, **kwargs)
-    assert info.value.name == error, f"expected {error}, got {info.value}"
-    return info.value
 
 
 @dataclass

@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,41 +18,30 @@ import pytest
 from api.auth.store import SCOPES
 from care.publichealth import synthetic
 from ledger.publichealth import iso_week
-from tests.api.api_world import ApiWorld, admit, assert_problem
-from tests.conftest import RunningNetwork, free_port
+from tests.api.api_world import ApiWorld, Member, admit, assert_problem
+from tests.conftest import RunningNetwork
 from tests.support.chain_clock import chain_now
+from tests.support.served_api import ServedApi, served_api
 
 
 @dataclass
 class Api:
     world: ApiWorld
-    server: object
-    thread: threading.Thread
+    served: ServedApi
 
     def as_scope(self, scope: str) -> httpx.Client:
         return self.world.as_scope(scope)
 
+    def stop(self) -> None:
+        self.world.close()
+        self.served.stop()
 
-def _start(net: RunningNetwork, root: Path, member: object, other: object) -> Api:
-    import uvicorn
 
-    from api.app import create_app
-    from api.settings import ApiSettings
-
-    s = net.settings
-    app = create_app(ApiSettings(data_dir=root, gateway_url=s.gateway_url, deployments_file=s.deployments_file, ipfs_api=s.ipfs_url), member.identity)  # type: ignore[attr-defined]
-    services = app.state.services
-    tokens = {scope: services.auth.create_token(f"test-{scope}", frozenset({scope})) for scope in SCOPES}
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API server did not start"
-        time.sleep(0.05)
-    world = ApiWorld(net=net, url=f"http://127.0.0.1:{port}", app=app, hospital=member, other=other, tokens=tokens, data_dir=root)  # type: ignore[arg-type]
-    return Api(world, server, thread)
+def _start(net: RunningNetwork, root: Path, member: Member, other: Member) -> Api:
+    served = served_api(net, member.identity, root, name=member.name)
+    tokens = {scope: served.token(f"test-{scope}", {scope}) for scope in SCOPES}
+    world = ApiWorld(net=net, url=served.url, app=served.app, hospital=member, other=other, tokens=tokens, data_dir=root)
+    return Api(world, served)
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +52,7 @@ def apis(geth_network: RunningNetwork, tmp_path_factory: pytest.TempPathFactory)
     started = [_start(geth_network, root / "provider", provider, ministry), _start(geth_network, root / "ministry", ministry, provider)]
     yield started[0], started[1]
     for api in started:
-        api.world.close()
-        api.server.should_exit = True  # type: ignore[attr-defined]
-        api.thread.join(timeout=10)
+        api.stop()
 
 
 def test_report_alert_inbox_and_dashboard(apis: tuple[Api, Api]) -> None:
