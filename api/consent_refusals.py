@@ -1,13 +1,13 @@
 """A missing or expired consent, said in words: which institution, which category, which purpose, and since when.
 
-The contract's refusal is `NoConsent(patient, grantee, category, purpose)`; the record service's is a sentence with
-the same four facts. Either way the caller reads why, asked of the ConsentLedger at the chain's head: the consent
-was never granted, was revoked, expired on a date, starts later, or does not cover that category or purpose.
+The contract's refusal is `NoConsent(patient, grantee, category, purpose)`; the record service's is an
+`AccessDeniedError` carrying the same four facts as attributes (its message is in the request's language, so it is
+never parsed). Either way the caller reads why, asked of the ConsentLedger at the chain's head: the consent was
+never granted, was revoked, expired on a date, starts later, or does not cover that category or purpose.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +16,10 @@ from i18n import _
 from i18n.formatting import datetime_text
 from i18n.vocabulary import category_display, purpose_display
 from ledger.vocabulary import Category, Purpose
+from records.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     from api.services import Services
-
-_ADDRESS = r"0x[0-9a-fA-F]{40}"
-# records/reader.py and records/service.py: "<grantee> holds no consent of <patient> covering <CATEGORY> for <PURPOSE>"
-_SERVICE_SENTENCE = re.compile(rf"({_ADDRESS}) holds no consent of ({_ADDRESS}) covering ([A-Z_]+) for ([A-Z_]+)")
-# a NoConsent revert quoted inside a record-service message (batched access logs)
-_QUOTED_REVERT = re.compile(rf"NoConsent\(patient=({_ADDRESS}), grantee=({_ADDRESS}), category=(\d+), purpose=(\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -35,12 +30,11 @@ class ConsentRefusal:
     purpose: Purpose | None
 
     @classmethod
-    def from_message(cls, message: str) -> ConsentRefusal | None:
-        if (found := _SERVICE_SENTENCE.search(message)) is not None:
-            return cls(found[2], found[1], Category.__members__.get(found[3]), Purpose.__members__.get(found[4]))
-        if (found := _QUOTED_REVERT.search(message)) is not None:
-            return cls(found[1], found[2], _category(int(found[3])), _purpose(int(found[4])))
-        return None
+    def from_error(cls, error: BaseException | None) -> ConsentRefusal | None:
+        """The facts an AccessDeniedError carries; None when it is not a consent refusal (or not that error)."""
+        if not isinstance(error, AccessDeniedError) or not error.is_consent_refusal or error.patient is None or error.grantee is None:
+            return None
+        return cls(error.patient, error.grantee, error.category, error.purpose)
 
 
 def _category(code: Any) -> Category | None:
@@ -58,15 +52,17 @@ def _purpose(code: Any) -> Purpose | None:
         return None
 
 
-def in_words(svc: Services, problem: ProblemError) -> ProblemError:
+def in_words(svc: Services, problem: ProblemError, cause: BaseException | None = None) -> ProblemError:
     """`problem` with its detail in words when it is a consent refusal (the contract's or the record service's);
-    the technical refusal follows in brackets, for support staff and logs."""
+    the technical refusal follows in brackets, for support staff and logs.
+
+    `cause` is the record service's error the problem was made of: its facts travel as attributes, not as text."""
     refusal = None
     if problem.extra.get("error") == "NoConsent":
         args = problem.extra.get("arguments") or {}
         refusal = ConsentRefusal(str(args.get("patient", "")), str(args.get("grantee", "")), _category(args.get("category")), _purpose(args.get("purpose")))
-    elif problem.slug == "no-consent":
-        refusal = ConsentRefusal.from_message(problem.detail)
+    elif problem.slug == "no-consent" and cause is not None:
+        refusal = ConsentRefusal.from_error(cause)
     if refusal is None or not refusal.patient or not refusal.grantee:
         return problem
     problem.detail = f"{explain(svc, refusal)} ({problem.detail})"

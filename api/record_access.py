@@ -79,4 +79,4 @@ def install_record_handlers(app: FastAPI) -> None:
         problem = record_problem(exc)
         if problem.status >= 500:
             app.state.services.metrics.chain_errors.labels(problem.slug.replace("-", "_")).inc()
-        return problem_response(in_words(app.state.services, problem))  # a consent refusal says why, in words
+        return problem_response(in_words(app.state.services, problem, exc))  # a consent refusal says why, in words

@@ -8,6 +8,7 @@ from eth_utils import is_address, to_checksum_address
 from pydantic import AfterValidator, Field
 
 from api.problems import invalid
+from i18n import _
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 RECORD_ID_PATTERN = r"^0x[0-9a-fA-F]{64}$"
@@ -26,17 +27,17 @@ ADDRESS_RULES = {
 def checksum(value: str) -> str:
     """EIP-55 form; refuses mixed-case input whose checksum is wrong (a typo, not a style)."""
     if not is_address(value):
-        raise ValueError(f"{value!r} is not a valid address (0x + 40 hex digits)")
+        raise ValueError(_("{value} is not a valid address (0x + 40 hex digits)").format(value=repr(value)))
     checksummed = to_checksum_address(value)
     body = value[2:]
     if body != body.lower() and body != body.upper() and value != checksummed:
-        raise ValueError(f"{value} has a wrong EIP-55 checksum (a typo?); send it all lowercase or correctly checksummed")
+        raise ValueError(_("{value} has a wrong EIP-55 checksum (a typo?); send it all lowercase or correctly checksummed").format(value=value))
     return checksummed
 
 
 def _nonzero(value: str) -> str:
     if int(value, 16) == 0:
-        raise ValueError("the zero address is not allowed")
+        raise ValueError(_("the zero address is not allowed"))
     return value
 
 
@@ -48,11 +49,11 @@ HexBytes = Annotated[str, Field(pattern=HEX_PATTERN, description="0x-prefixed he
 def record_id_bytes(value: str) -> bytes:
     text = value.lower()
     if len(text) != 66 or not text.startswith("0x"):
-        raise invalid(f"record id {value!r} must be 0x + 64 hex digits")
+        raise invalid(_("record id {value} must be 0x + 64 hex digits").format(value=repr(value)))
     try:
         return bytes.fromhex(text[2:])
     except ValueError:
-        raise invalid(f"record id {value!r} must be 0x + 64 hex digits") from None
+        raise invalid(_("record id {value} must be 0x + 64 hex digits").format(value=repr(value))) from None
 
 
 def path_address(value: str, what: str = "address") -> str:

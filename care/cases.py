@@ -16,6 +16,12 @@ from eth_utils import is_address, to_checksum_address
 
 from care.cases_views import CaseView, approval_summary, case_view, refusal_summary
 from i18n import _
+from i18n.formatting import datetime_text
+from i18n.vocabulary import (
+    case_state_display,
+    category_display,
+    consultant_status_display,
+)
 from ledger.care_flows import CareFlowName
 from ledger.cases import (
     MAX_ATTACHED,
@@ -173,7 +179,7 @@ class CaseService:
         info = self.info(case_id)
         self._require_requester(info)
         if info.state not in (CaseState.OPEN, CaseState.APPROVED):
-            raise CaseConflict(_("Case {case} is already {state}").format(case="0x" + case_id.hex(), state=info.state.name.lower()))
+            raise CaseConflict(_("Case {case} is already {state}").format(case="0x" + case_id.hex(), state=case_state_display(info.state.name)))
         return self.cases.close(self.sender, case_id)
 
     def relay(self, signed: TypedMessage, signature: bytes) -> CaseTx:
@@ -184,7 +190,7 @@ class CaseService:
         if signed.primary_type == "ApproveCase":
             self._check_until(int(signed.message["until"]))
         if int(signed.message["deadline"]) < self.now():
-            raise CaseInvalid(_("The signature expired at {deadline}").format(deadline=signed.message["deadline"]))
+            raise CaseInvalid(_("The signature expired at {deadline}").format(deadline=datetime_text(int(signed.message["deadline"]))))
         return self.cases.relay(self.sender, signed, signature)
 
     # --- patient's plain words -------------------------------------------------------------------------
@@ -192,7 +198,7 @@ class CaseService:
         """The ApproveCase message and its plain-words summary (which records, to whom, until when)."""
         info = self.info(case_id)
         if info.state != CaseState.OPEN:
-            raise CaseConflict(_("Case {case} is {state}, not waiting for approval").format(case="0x" + case_id.hex(), state=info.state.name.lower()))
+            raise CaseConflict(_("Case {case} is {state}, not waiting for approval").format(case="0x" + case_id.hex(), state=case_state_display(info.state.name)))
         self._check_until(until)
         view = case_view(self.cases, info, self.member, self.now())
         return self.cases.approve_message(case_id, until, deadline, signer), approval_summary(view, until, self.categories_of(view))
@@ -200,7 +206,7 @@ class CaseService:
     def refusal(self, case_id: bytes, signer: str, deadline: int) -> tuple[TypedMessage, str]:
         info = self.info(case_id)
         if info.state not in (CaseState.OPEN, CaseState.APPROVED):
-            raise CaseConflict(_("Case {case} is {state}").format(case="0x" + case_id.hex(), state=info.state.name.lower()))
+            raise CaseConflict(_("Case {case} is {state}").format(case="0x" + case_id.hex(), state=case_state_display(info.state.name)))
         view = case_view(self.cases, info, self.member, self.now())
         return self.cases.refuse_message(case_id, deadline, signer), refusal_summary(view)
 
@@ -227,7 +233,7 @@ class CaseService:
         if status not in (ConsultantStatus.ACCEPTED, ConsultantStatus.ANSWERED):
             if status == ConsultantStatus.NONE:
                 raise CaseForbidden(_("{member} is not a consultant of case {case}").format(member=self.address, case="0x" + case_id.hex()))
-            raise CaseConflict(_("Only a consultant that accepted the case answers it; this one is {status}").format(status=status.name.lower()))
+            raise CaseConflict(_("Only a consultant that accepted the case answers it; this one is {status}").format(status=consultant_status_display(status.name)))
         if resource.get("resourceType") not in ANSWER_TYPES:
             raise CaseInvalid(_("An answer is a DiagnosticReport or a Communication, not {kind}").format(kind=resource.get("resourceType")))
         # Wrapped to the patient and the requester only: other panel consultants see it only if the requester shares it.
@@ -242,7 +248,7 @@ class CaseService:
         if not self.records.clients.consents.is_permitted(patient, self.address, category.bit, 1):
             raise CaseConflict(
                 _("{member} holds no consent of the patient covering {category} for treatment, so it cannot anchor this record; "
-                  "the patient grants one in the wallet (`healthsilk case approve` offers it)").format(member=self.address, category=category.name)
+                  "the patient grants one in the wallet (`healthsilk case approve` offers it)").format(member=self.address, category=category_display([category.name])[0])
             )
         return self.records.put(resource, patient, recipients=recipients, alone=True)
 
@@ -264,7 +270,7 @@ class CaseService:
     def _live(self, case_id: bytes) -> CaseInfo:
         info = self.info(case_id)
         if info.state != CaseState.APPROVED:
-            raise CaseConflict(_("Case {case} is {state}; it must be approved by the patient and not closed").format(case="0x" + case_id.hex(), state=info.state.name.lower()))
+            raise CaseConflict(_("Case {case} is {state}; it must be approved by the patient and not closed").format(case="0x" + case_id.hex(), state=case_state_display(info.state.name)))
         if self.now() > info.consent_until:
             raise CaseConflict(_("The consent of case {case} has expired").format(case="0x" + case_id.hex()))
         return info
@@ -276,12 +282,12 @@ class CaseService:
     def _invited(self, case_id: bytes) -> None:
         info = self.info(case_id)
         if info.state not in (CaseState.OPEN, CaseState.APPROVED):
-            raise CaseConflict(_("Case {case} is {state}").format(case="0x" + case_id.hex(), state=info.state.name.lower()))
+            raise CaseConflict(_("Case {case} is {state}").format(case="0x" + case_id.hex(), state=case_state_display(info.state.name)))
         status = self.cases.consultant(case_id, self.address).status
         if status == ConsultantStatus.NONE:
             raise CaseForbidden(_("{member} is not a consultant of case {case}").format(member=self.address, case="0x" + case_id.hex()))
         if status != ConsultantStatus.INVITED:
-            raise CaseConflict(_("This consultant already {status} case {case}").format(status=status.name.lower(), case="0x" + case_id.hex()))
+            raise CaseConflict(_("This consultant already {status} case {case}").format(status=consultant_status_display(status.name), case="0x" + case_id.hex()))
 
     def _consultants_of(self, case_id: bytes, consultants: Sequence[str]) -> list[str]:
         out = []

@@ -4,12 +4,13 @@ words a patient reads before signing an approval or a refusal."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, Field
 
 from i18n import _
+from i18n.formatting import datetime_text
+from i18n.vocabulary import category_display, joined, priority_display
 from ledger.cases import CaseInfo, DeclineReason, ReferralCases
 from ledger.events import DecodedEvent
 from ledger.registry import Member
@@ -100,21 +101,26 @@ def _linked_records(history: list[DecodedEvent], invited: list[str]) -> tuple[li
 
 
 def when(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """A chain time as the reader's language writes it (the patient reads what she signs in her language)."""
+    return datetime_text(timestamp)
 
 
 def approval_summary(view: CaseView, until: int, categories: dict[str, str]) -> str:
     """What the patient agrees to, in plain words: which records, to whom, until when (shown before signing).
 
     `categories`: record id -> category name of the request and the attached records."""
-    who = ", ".join(_("{name} ({country})").format(name=c.name or c.address, country=c.country or "?") for c in view.consultants)
-    records = ", ".join(f"{categories.get(rid, '?')} {rid[:10]}…" for rid in [view.request_id, *view.attached_ids])
+    who = joined(_("{name} ({country})").format(name=c.name or c.address, country=c.country or "?") for c in view.consultants)
+    # Category words, not codes; the short id lets her match a record with her wallet's record list.
+    records = joined(
+        _("{category} ({record})").format(category=category_display([categories.get(rid, "?")])[0], record=rid[:10] + "…")
+        for rid in [view.request_id, *view.attached_ids]
+    )
     return _(
         "Approve referral case {case}: {requester} asks {consultants} for a consultation (priority: {priority}). They may read these {count} "
         "records of yours: {records}, until {until} or until the case is closed, whichever comes first. Their answers are "
         "written to your record and shared with {requester}."
     ).format(
-        case=view.case_id[:10] + "…", requester=view.requester_name or view.requester, consultants=who, priority=view.priority.lower(),
+        case=view.case_id[:10] + "…", requester=view.requester_name or view.requester, consultants=who, priority=priority_display(view.priority),
         count=1 + len(view.attached_ids), records=records, until=when(until),
     )
 

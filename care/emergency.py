@@ -18,6 +18,7 @@ from care.summary import SUMMARY_MASK, SummaryInput, build_bundle, newest_versio
 from crypto import HpkePrivateKey, Identity
 from i18n import _
 from i18n.formatting import datetime_text
+from i18n.vocabulary import category_display, joined
 from ledger.care_flows import CareFlowName
 from ledger.consent import ConsentLedger
 from ledger.eip712 import TypedMessage
@@ -248,7 +249,7 @@ def policy_words(m: dict[str, Any], signer: str) -> str:
         PolicyMode.NEVER: _("no one may break the glass on your records"),
         PolicyMode.ALL: _("an emergency service may break the glass on all your records"),
         PolicyMode.CATEGORIES: _("an emergency service may break the glass on these categories only: {categories}").format(
-            categories=", ".join(category_names(m["categories"]))),
+            categories=joined(category_display(category_names(m["categories"])))),
     }.get(mode, "")
     who = _("You ({signer}), as the patient's delegate,").format(signer=signer) if signer != m["patient"] else _("You ({signer})").format(signer=signer)
     return _("{who} set the emergency policy of patient {patient}: {what}. Every break-glass is time-boxed (at most 24 h), "
@@ -260,7 +261,7 @@ def review_words(access: BreakGlassAccess, justified: bool, signer: str) -> str:
     verdict = _("justified") if justified else _("unjustified")
     return _("You ({signer}) judge the break-glass {id} by {reader} on the records of {patient} ({categories}, opened at {opened}) "
              "as {verdict}. A break-glass is reviewed once.").format(
-        signer=signer, id=hx(access.id), reader=access.reader, patient=access.patient, categories=", ".join(category_names(access.categories)),
+        signer=signer, id=hx(access.id), reader=access.reader, patient=access.patient, categories=joined(category_display(category_names(access.categories))),
         opened=datetime_text(access.opened_at), verdict=verdict)
 
 

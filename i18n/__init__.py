@@ -15,6 +15,7 @@ Clinical text inside FHIR resources is never passed through here.
     i18n/asgi.py         the API's middleware: Accept-Language in, Content-Language out
     i18n/validation.py   pydantic's validation messages by error type (API 422s, FHIR element issues); `type` stays
     i18n/cli_help.py     `--help` translated: the root group picks the language from argv first, then translates the tree
+    i18n/click_messages.py  click's own error messages ("Missing option" ...), put in words when Typer shows them
     i18n/extract.py      the Babel extraction method (ast: also finds _() inside f-strings, and the CLI's help= texts,
                          command docstrings and f-string help templates); i18n/babel.cfg wires it
     i18n/catalogues.py   `python -m i18n.catalogues check|missing|english`: completeness and placeholder checks

@@ -22,7 +22,7 @@ from i18n import DOMAIN, LANGUAGES, LOCALES_DIR
 SAME_IN_FRENCH = frozenset({
     "Programme", "programme", "programmes", "Transaction", "Violations", "violations", "[red]{count} violation(s)[/red]",
     "{count} violation", "{count} violations", "consultant", "correction", "patient", "patients", "version", "{path} (mode {mode})",
-    "ECG", "FHIR", "IPFS", "CID", "Arguments", "Options", "information", "transaction",
+    "ECG", "FHIR", "IPFS", "CID", "Arguments", "Options", "information", "transaction", "urgent",
 })
 ACRONYMS = frozenset({"ECG", "FHIR", "IPFS", "CID", "API"})
 SAME_IN_CHINESE = ACRONYMS

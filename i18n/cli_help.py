@@ -5,7 +5,8 @@
 resolves the language from the arguments (`--lang X` / `--lang=X`), then HEALTHSILK_LANG, then the locale, and passes
 every help text of the command tree through `_`: `healthsilk --lang fr consent grant --help` is French even though
 click prints the help while it parses, before any callback has run. Typer's own words (the panel titles "Options",
-"Commands", "[required]" ...) and click's "--help" line and "Usage:" are translated too.
+"Commands", "[required]" ...) and click's "--help" line and "Usage:" are translated too, and click's own messages
+("Missing option", "No such option" ...) through i18n/click_messages.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from functools import cache
 from typing import Any
 
 from typer import rich_utils
+from typer._click.exceptions import (
+    ClickException,  # Typer's own copy of click (typer==0.29 pinned)
+)
 from typer.core import TyperGroup
 
 from i18n import (
@@ -28,6 +32,7 @@ from i18n import (
     set_language,
     translations,
 )
+from i18n.click_messages import translate_error
 from i18n.extract import HELP_TEMPLATE_CONTEXT
 
 HELP_OPTION = N_("Show this message and exit.")
@@ -173,3 +178,19 @@ class TranslatedGroup(TyperGroup):
             set_language(DEFAULT_LANGUAGE)
         translate_help(self)
         return super().main(args, *pos, **kwargs)
+
+    # click's own errors ("Missing option" ...) are raised while the root parses (make_context) or while it runs the
+    # subcommands (invoke, which parses theirs); Typer prints them after both: put them in words on the way out.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except ClickException as error:
+            translate_error(error)
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClickException as error:
+            translate_error(error)
+            raise

@@ -60,6 +60,12 @@ MEMBER_STATUSES = {"NONE": N_("not a member"), "ACTIVE": N_("active"), "SUSPENDE
 ALERT_LEVELS = {"info": N_("information"), "warning": N_("warning"), "critical": N_("critical")}
 ALERT_RULES = {"manual": N_("raised by hand"), "immediately-notifiable": N_("immediately notifiable disease"), "above-baseline": N_("above the baseline")}
 
+# A referral case's state, priority and consultant status, and a consultant's decline reason (ledger.cases, by name).
+CASE_STATES = {"OPEN": N_("waiting for the patient's approval"), "APPROVED": N_("approved"), "REFUSED": N_("refused by the patient"), "CLOSED": N_("closed")}
+CASE_PRIORITIES = {"ROUTINE": N_("routine"), "URGENT": N_("urgent"), "STAT": N_("immediate")}
+CONSULTANT_STATUSES = {"INVITED": N_("invited"), "ACCEPTED": N_("accepted"), "DECLINED": N_("declined"), "ANSWERED": N_("answered")}
+DECLINE_REASONS = {"BUSY": N_("busy"), "OUT_OF_SPECIALTY": N_("outside the specialty"), "INSUFFICIENT_DATA": N_("not enough data"), "OTHER": N_("other reason")}
+
 
 def _named(table: dict[str, str], codes: Iterable[str]) -> list[str]:
     return [_(table[code]) if code in table else code for code in codes]
@@ -92,6 +98,22 @@ def rule_display(code: str) -> str:
 def review_display(code: str | None) -> str:
     """PENDING -> "not reviewed yet" ... in the current language; empty for no code."""
     return _named(REVIEWS, [str(code).upper()])[0] if code else ""
+
+
+def case_state_display(code: str) -> str:
+    return _named(CASE_STATES, [str(code).upper()])[0]
+
+
+def priority_display(code: str) -> str:
+    return _named(CASE_PRIORITIES, [str(code).upper()])[0]
+
+
+def consultant_status_display(code: str) -> str:
+    return _named(CONSULTANT_STATUSES, [str(code).upper()])[0]
+
+
+def decline_reason_display(code: str) -> str:
+    return _named(DECLINE_REASONS, [str(code).upper()])[0]
 
 
 def joined(items: Iterable[str]) -> str:

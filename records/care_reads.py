@@ -69,7 +69,7 @@ class CareReads:
         try:  # no record leaves before its access is on chain
             self.sender.transact(contract.functions.recordsAccessed(ref, [anchor.record_id]))
         except ContractRevert as exc:
-            raise AccessDeniedError(_("the chain refused to log this read ({reason}); the record is not returned").format(reason=exc)) from exc
+            raise AccessDeniedError(_("the chain refused to log this read ({reason}); the record is not returned").format(reason=exc), **AccessDeniedError.consent_facts(exc)) from exc
         return RecordRead(
             record_id=anchor.record_id, version=obj.version, category=Category(anchor.category).name, media_type=obj.media_type,
             resource=resource, anchor=anchor, access_logged=True,

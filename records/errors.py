@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import is_address, to_checksum_address
+
+from ledger.vocabulary import Category, Purpose
+
 
 class RecordError(Exception):
     """Base of every error the record service raises."""
@@ -54,7 +58,50 @@ class RecordErasedError(RecordError):
 
 
 class AccessDeniedError(RecordError, PermissionError):
-    """The reader holds no consent covering the record for that purpose (nothing was logged)."""
+    """The reader holds no consent covering the record for that purpose (nothing was logged).
+
+    A consent refusal carries its facts, so callers can explain it in words without parsing the (translated)
+    message: `patient` and `grantee` (checksummed addresses), `category` and `purpose` (None when unknown). All four
+    are None when the refusal is not about consent (e.g. the institution is no longer an active member)."""
+
+    def __init__(
+        self, message: str, *, patient: str | None = None, grantee: str | None = None,
+        category: Category | None = None, purpose: Purpose | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.patient, self.grantee, self.category, self.purpose = patient, grantee, category, purpose
+
+    @property
+    def is_consent_refusal(self) -> bool:
+        return self.patient is not None and self.grantee is not None
+
+    @classmethod
+    def consent_facts(cls, revert: Any) -> dict[str, Any]:
+        """The keyword facts of a contract's `NoConsent(patient, grantee, category, purpose)` revert (a
+        ledger.errors.ContractRevert); {} for any other revert."""
+        if getattr(revert, "name", None) != "NoConsent":
+            return {}
+        args = getattr(revert, "args_by_name", {}) or {}
+        return {
+            "patient": _checksummed(args.get("patient")),
+            "grantee": _checksummed(args.get("grantee")),
+            "category": _member(Category, args.get("category")),
+            "purpose": _member(Purpose, args.get("purpose")),
+        }
+
+
+def _checksummed(value: Any) -> str | None:
+    """EIP-55 form of an address argument (the ABI decoder may give it lower case); None when it is none."""
+    return to_checksum_address(value) if isinstance(value, str) and is_address(value) else None
+
+
+def _member(kind: type[Category | Purpose], code: Any) -> Any:
+    """`kind(code)`, or None when `code` is not one of its values (Purpose is a flag: only single purposes count)."""
+    try:
+        value = int(code)
+    except (TypeError, ValueError):
+        return None
+    return kind(value) if value in {int(member) for member in kind} else None
 
 
 class NoKeyError(RecordError):

@@ -22,14 +22,15 @@ from dataclasses import dataclass
 import httpx
 from eth_utils import to_checksum_address
 
+from crypto import CryptoError, Identity, RecordContext, rewrap, unwrap_key
+from i18n import _
+from ledger.care_flows import CareFlowName
+from ledger.eip712 import Domain, TypedMessage
 from records.clients import RecordClients
 from records.errors import AccessDeniedError, NoKeyError, RecordError
 from records.keystore import StoredWrap
 from records.reading import locate
 from records.recipients import member_public_key
-from crypto import CryptoError, Identity, RecordContext, rewrap, unwrap_key
-from ledger.care_flows import CareFlowName
-from ledger.eip712 import Domain, TypedMessage
 
 MAX_RECORDS = 256  # as CareFlow.MAX_READS
 REQUEST_LIFETIME = 300  # seconds of chain time a signed request stays valid
@@ -101,26 +102,29 @@ def request_keys(identity: Identity, clients: RecordClients, author: str, flow: 
     member = clients.registry.member(author)
     endpoint = (member.endpoint if member is not None else "").rstrip("/")
     if not endpoint:
-        raise AuthorUnreachable(f"the author institution {author} lists no API endpoint in the registry: its records stay unreadable until it does")
+        raise AuthorUnreachable(
+            _("the author institution {author} lists no API endpoint in the registry: its records stay unreadable until it does").format(author=author)
+        )
     request = sign_request(identity, clients, flow, ref, record_ids)
     try:
         reply = httpx.post(f"{endpoint}/v1/keys/release", json=request.as_json(), timeout=timeout)
     except httpx.HTTPError as exc:
         raise AuthorUnreachable(
-            f"the author institution {member.name if member else author} is offline ({type(exc).__name__}); "
-            "its records stay unreadable until it is back"
+            _("the author institution {author} is offline ({reason}); its records stay unreadable until it is back").format(
+                author=member.name if member else author, reason=type(exc).__name__
+            )
         ) from None
     if reply.status_code != 200:
         detail = reply.json().get("detail", reply.text) if reply.headers.get("content-type", "").endswith("json") else reply.text
-        raise KeyReleaseRefused(f"the author institution refused to release the keys: {detail}")
+        raise KeyReleaseRefused(_("the author institution refused to release the keys: {reason}").format(reason=detail))
     wraps: list[StoredWrap] = []
     for item in reply.json()["wraps"]:
         record_id, wrap = bytes.fromhex(item["record_id"][2:]), bytes.fromhex(item["wrap"][2:])
-        state, _ = locate(clients, record_id)
+        state, _anchor = locate(clients, record_id)
         try:  # proves the wrap carries this record's key for this version, for us
             unwrap_key(wrap, RecordContext(record_id, state.patient, state.category, int(item["version"])), identity.hpke_key)
         except CryptoError as exc:
-            raise KeyReleaseRefused(f"the released key of record 0x{record_id.hex()} does not open: {exc}") from None
+            raise KeyReleaseRefused(_("the released key of record 0x{record} does not open: {reason}").format(record=record_id.hex(), reason=exc)) from None
         wraps.append(StoredWrap(record_id, state.patient, int(item["version"]), wrap))
     return wraps
 
@@ -152,23 +156,25 @@ class ReleasedKey:
 def release_keys(identity: Identity, clients: RecordClients, request: KeyRelease, nonces: SeenNonces) -> list[ReleasedKey]:
     """At the author: check the request and the chain, then re-wrap each record's key to the reader; all or nothing."""
     if not 1 <= len(request.record_ids) <= MAX_RECORDS:
-        raise KeyReleaseRefused(f"ask for 1 to {MAX_RECORDS} records at once")
+        raise KeyReleaseRefused(_("ask for 1 to {limit} records at once").format(limit=MAX_RECORDS))
     now = chain_now(clients)
     if request.deadline < now:
-        raise KeyReleaseRefused(f"the request expired at {request.deadline} (chain time now {now})")
+        raise KeyReleaseRefused(_("the request expired at {deadline} (chain time now {now})").format(deadline=request.deadline, now=now))
     if request.deadline > now + 2 * REQUEST_LIFETIME:
-        raise KeyReleaseRefused(f"the request's deadline is too far ahead (at most {2 * REQUEST_LIFETIME} s of chain time)")
+        raise KeyReleaseRefused(
+            _("the request's deadline is too far ahead (at most {seconds} s of chain time)").format(seconds=2 * REQUEST_LIFETIME)
+        )
     try:
         signer = request.typed(clients).recover(request.signature)
     except LookupError:
-        raise KeyReleaseRefused(f"the {request.flow.name} flow is not deployed on this network") from None
+        raise KeyReleaseRefused(_("the {flow} flow is not deployed on this network").format(flow=request.flow.name)) from None
     except (ValueError, TypeError) as exc:  # malformed signature bytes
-        raise KeyReleaseRefused(f"the request's signature is malformed: {exc}") from None
+        raise KeyReleaseRefused(_("the request's signature is malformed: {reason}").format(reason=exc)) from None
     if signer != to_checksum_address(request.reader):
-        raise KeyReleaseRefused(f"the request is signed by {signer}, not by the reader {request.reader}")
+        raise KeyReleaseRefused(_("the request is signed by {signer}, not by the reader {reader}").format(signer=signer, reader=request.reader))
     reader_key = member_public_key(clients.registry, request.reader)
     if reader_key is None:
-        raise KeyReleaseRefused(f"{request.reader} is not an active member with a usable HPKE key")
+        raise KeyReleaseRefused(_("{member} is not an active member with a usable HPKE key").format(member=request.reader))
     flow = clients.ledger.contract(request.flow.contract)
     released: list[ReleasedKey] = []
     for record_id in request.record_ids:
@@ -176,16 +182,22 @@ def release_keys(identity: Identity, clients: RecordClients, request: KeyRelease
         try:
             state, anchor = locate(clients, record_id)
         except RecordError as exc:
-            raise KeyReleaseRefused(f"record {rid}: {exc}") from None
+            raise KeyReleaseRefused(_("record {record}: {reason}").format(record=rid, reason=exc)) from None
         if state.author != identity.address:
-            raise KeyReleaseRefused(f"record {rid} was authored by {state.author}, not by this institution: ask its author or the patient")
+            raise KeyReleaseRefused(
+                _("record {record} was authored by {author}, not by this institution: ask its author or the patient").format(record=rid, author=state.author)
+            )
         if not flow.functions.mayRead(request.reader, request.ref, record_id).call():
-            raise KeyReleaseRefused(f"the {request.flow.name} 0x{request.ref.hex()} does not let {request.reader} read record {rid} now")
-        obj, _ = clients.objects.fetch(anchor)
+            raise KeyReleaseRefused(
+                _("the {flow} 0x{ref} does not let {reader} read record {record}").format(
+                    flow=request.flow.name, ref=request.ref.hex(), reader=request.reader, record=rid
+                )
+            )
+        obj, _payload = clients.objects.fetch(anchor)
         own = obj.wrap_for(identity.address)
         if own is None:
-            raise KeyReleaseRefused(f"record {rid} holds no key wrap for its author")
+            raise KeyReleaseRefused(_("record {record} holds no key wrap for its author").format(record=rid))
         released.append(ReleasedKey(record_id, obj.version, rewrap(own, obj.context, identity.hpke_key, reader_key)))
     if not nonces.use(request.nonce, request.deadline, now):
-        raise KeyReleaseRefused("this request was already answered (replayed nonce)")
+        raise KeyReleaseRefused(_("this request was already answered (replayed nonce)"))
     return released

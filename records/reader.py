@@ -27,6 +27,7 @@ import anyio.to_thread
 
 from crypto import Identity
 from crypto.record_object import RecordObject
+from i18n import _
 from ledger.errors import ContractRevert
 from ledger.records import Anchor
 from ledger.vocabulary import Category, Purpose
@@ -155,7 +156,12 @@ class RecordReader:
             anchor = self._anchor(record_id)
             category = Category(anchor.category)
             if anchor.author != self.address and not self.clients.policy.is_permitted(anchor.patient, self.address, category.bit, int(purpose)):
-                raise AccessDeniedError(f"{self.address} holds no consent of {anchor.patient} covering {category.name} for {purpose.name}")
+                raise AccessDeniedError(
+                    _("{grantee} holds no consent of patient {patient} covering {category} for {purpose}").format(
+                        grantee=self.address, patient=anchor.patient, category=category.name, purpose=purpose.name
+                    ),
+                    patient=anchor.patient, grantee=self.address, category=category, purpose=purpose,
+                )
         with _timed(timings, "ipfs_fetch_verify"):
             obj = self.cache.verified_object(anchor, lambda: self.clients.objects.fetch(anchor, timings))
         with _timed(timings, "decrypt"):
@@ -163,7 +169,11 @@ class RecordReader:
             if wrap is None:
                 stored = self.keystore.get(anchor.record_id)
                 if stored is None or stored.version != obj.version:
-                    raise NoKeyError(f"{self.address} may read record 0x{anchor.record_id.hex()} but holds no key for it: the patient must share it")
+                    raise NoKeyError(
+                        _("{reader} may read record 0x{record} but holds no key for it: the patient must share it").format(
+                            reader=self.address, record=anchor.record_id.hex()
+                        )
+                    )
                 wrap = stored.wrap
             payload = decrypt(obj, self.identity.hpke_key, wrap)
         with _timed(timings, "validate"):
@@ -189,10 +199,10 @@ class RecordReader:
             except ContractRevert as exc:
                 if exc.name == "RecordIsErased":
                     self.forget(anchor.record_id)
-                    raise RecordErasedError(f"record 0x{anchor.record_id.hex()} was erased at the patient's request") from exc
+                    raise RecordErasedError(_("record 0x{record} was erased at the patient's request").format(record=anchor.record_id.hex())) from exc
                 if exc.name in ("UnknownBatch", "InvalidProof"):
-                    raise RecordNotFoundError(f"record 0x{anchor.record_id.hex()}: {exc}") from exc
-                raise AccessDeniedError(f"the chain refused to log this access ({exc}); the record is not returned") from exc
+                    raise RecordNotFoundError(_("record 0x{record}: {reason}").format(record=anchor.record_id.hex(), reason=exc)) from exc
+                raise _batch_refused(exc) from exc
             result = records.batched_access_result(receipt, anchor, prepared.purpose)
         return AccessOutcome(result.transaction_hash, result.block_number, result.logged[0], 1)
 
@@ -209,7 +219,7 @@ class RecordReader:
             if cached is not None:
                 return cached
         try:
-            _, anchor = locate(self.clients, record_id)
+            _state, anchor = locate(self.clients, record_id)
         except RecordErasedError:
             self.forget(record_id)
             raise
@@ -228,21 +238,29 @@ class RecordReader:
         record_id = anchor.record_id
         state = self.clients.records.state(record_id)
         if state is None:
-            return RecordNotFoundError(f"no record 0x{record_id.hex()} is anchored on chain")
+            return RecordNotFoundError(_("no record 0x{record} is anchored on chain").format(record=record_id.hex()))
         if state.erased:
             self.forget(record_id)
-            return RecordErasedError(f"record 0x{record_id.hex()} was erased at the patient's request")
-        reason = "no covering consent when the batch was mined"
+            return RecordErasedError(_("record 0x{record} was erased at the patient's request").format(record=record_id.hex()))
+        reason, facts = _("no covering consent when the batch was mined"), {}
         try:  # the same check as a single read, for the contract's own reason (the refusal itself is already on chain)
             self.access_log.sender.call(self.clients.records.contract.functions.recordAccessed(record_id, int(purpose)))
         except ContractRevert as exc:
-            reason = str(exc)
-        return AccessDeniedError(f"the chain refused to log this access in transaction {outcome.transaction_hash} ({reason}); the record is not returned")
+            reason, facts = str(exc), AccessDeniedError.consent_facts(exc)
+        return AccessDeniedError(
+            _("the chain refused to log this read in transaction {transaction} ({reason}); the record is not returned").format(
+                transaction=outcome.transaction_hash, reason=reason
+            ),
+            **facts,
+        )
 
 
 def _batch_refused(exc: ContractRevert) -> AccessDeniedError:
-    """The whole batch was refused (e.g. this institution is no longer an active member): so is every read in it."""
-    return AccessDeniedError(f"the chain refused to log this access ({exc}); the record is not returned")
+    """The chain refused the access entry (a batch-anchored record's own transaction), or the whole batch (e.g. this
+    institution is no longer an active member: so is every read in it). A NoConsent revert's facts travel along."""
+    return AccessDeniedError(
+        _("the chain refused to log this read ({reason}); the record is not returned").format(reason=exc), **AccessDeniedError.consent_facts(exc)
+    )
 
 
 class _timed:

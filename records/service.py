@@ -12,8 +12,6 @@ access is logged on chain, in a group-commit batch with the other reads of the m
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -29,6 +27,7 @@ from fhir.resources.R4B.resource import Resource
 
 from crypto import CryptoError, Identity, normalize_address
 from crypto.record_object import ZERO_ID, RecordObject, seal_record
+from i18n import _
 from ledger.care_flows import CareFlowName
 from ledger.chain import Ledger
 from ledger.errors import ContractRevert, TransactionFailed
@@ -102,7 +101,7 @@ class RecordService:
         self.access_log = AccessBatcher(clients.records, sender, window=log_window, max_batch=log_max_batch, max_in_flight=log_max_in_flight)
         journal = BatchJournal(data_dir / "batches")
         self.anchors = AnchorBatcher(
-            clients.records, sender, journal, publish=clients.objects.add, unpin=clients.objects.unpin, cids=(_cid_text, _cid_bytes),
+            clients.records, sender, journal, publish=clients.objects.add, unpin=clients.objects.unpin, cids=(cid_to_text, cid_to_bytes),
             on_anchored=clients.batches.add, window=put_window, max_batch=put_max_batch, max_in_flight=put_max_in_flight,
         )
         self.anchoring = Anchoring(clients, self.anchors, journal)
@@ -157,7 +156,7 @@ class RecordService:
         """Validate, seal for the recipients, add + pin, anchor; a retry of the same put is safe at any point."""
         timings: dict[str, float] = {}
         with _timed(timings, "validate"):
-            _, canonical, payload = fhir.validate(resource, self.max_resource_bytes)
+            _model, canonical, payload = fhir.validate(resource, self.max_resource_bytes)
             category = category_of(canonical)
             patient = _address(patient, "patient")
             previous = bytes(supersedes) if supersedes else ZERO_ID
@@ -172,7 +171,10 @@ class RecordService:
                 patient, self.address, category.bit, int(Purpose.TREATMENT)
             ):
                 raise AccessDeniedError(
-                    f"{self.address} holds no consent of {patient} covering {category.name} for TREATMENT; nothing was stored"
+                    _("{grantee} holds no consent of patient {patient} covering {category} for {purpose}; nothing was stored").format(
+                        grantee=self.address, patient=patient, category=category.name, purpose=Purpose.TREATMENT.name
+                    ),
+                    patient=patient, grantee=self.address, category=category, purpose=Purpose.TREATMENT,
                 )
 
         data = self._spooled(record_id, patient)
@@ -187,7 +189,7 @@ class RecordService:
                 )
                 skipped = recipients.skipped
             with _timed(timings, "seal"):
-                obj, _ = seal_record(
+                obj, _key = seal_record(
                     payload, record_id=record_id, patient=patient, author=self.address, category=int(category),
                     version=version, recipients=recipients.keys, supersedes=previous,
                 )
@@ -202,7 +204,7 @@ class RecordService:
             cid = self.clients.objects.add(data)
         self._checkpoint(PutStage.ADDED)
 
-        record = NewRecord(record_id=record_id, patient=patient, category=int(category), content_hash=_sha256(data), cid=_cid_bytes(cid), supersedes=previous)
+        record = NewRecord(record_id=record_id, patient=patient, category=int(category), content_hash=_sha256(data), cid=cid_to_bytes(cid), supersedes=previous)
         try:
             with _timed(timings, "anchor_tx"):
                 outcome = self.anchoring.anchor(record, alone)
@@ -211,9 +213,15 @@ class RecordService:
                 return self._already_anchored(record_id, timings)
             self.clients.objects.unpin(cid)
             self.spool.drop(record_id)
-            raise AnchorRefusedError(f"the chain refused the anchor: {exc}; the object was unpinned, nothing is stored") from exc
+            raise AnchorRefusedError(
+                _("the chain refused the anchor: {reason}; the object was unpinned, nothing is stored").format(reason=exc)
+            ) from exc
         except TransactionFailed as exc:
-            raise PutIncompleteError(f"anchoring did not complete ({exc}); retry put(): object {cid} is spooled and will be reused") from exc
+            raise PutIncompleteError(
+                _("anchoring did not complete ({reason}); send the same record again: object {cid} is spooled and will be reused").format(
+                    reason=exc, cid=cid
+                )
+            ) from exc
         anchor = outcome.anchor
         self._checkpoint(PutStage.ANCHORED)
         self.spool.drop(record_id)
@@ -234,7 +242,7 @@ class RecordService:
             ("eth_call", [{"to": consents.contract.address, "data": head[1] + patient[2:].lower().rjust(64, "0")}, "latest"]),  # type: ignore[list-item]
         ])
         if not isinstance(replies, list) or len(replies) != 2 or any("result" not in reply for reply in replies):
-            raise TransactionFailed(f"the node did not answer the record and patient-key reads: {replies}")
+            raise TransactionFailed(_("the chain node did not answer the record and patient-key reads: {replies}").format(replies=replies))
         raw_state = abi_decode(["address", "uint8", "uint40", "bool", "address"], bytes.fromhex(replies[0]["result"][2:]))
         (raw_key,) = abi_decode(["bytes"], bytes.fromhex(replies[1]["result"][2:]))
         return records.state_of(raw_state), bytes(raw_key)
@@ -270,7 +278,7 @@ class RecordService:
             else:
                 self.clients.objects.unpin(spooled_cid)  # lost a race: ours is an orphan
             self.spool.drop(record_id)
-        obj, _ = self.clients.objects.fetch(anchor)
+        obj, _payload = self.clients.objects.fetch(anchor)
         return PutResult(
             record_id=record_id, cid=cid, version=obj.version, category=Category(state.category).name, created=False,
             anchor=anchor, recipients=list(obj.wraps), timings=timings,
@@ -282,14 +290,18 @@ class RecordService:
         try:
             state, anchor = locate(self.clients, previous)
         except RecordErasedError as exc:
-            raise RecordErasedError(f"cannot supersede: {exc}") from None
+            raise RecordErasedError(_("cannot supersede: {reason}").format(reason=exc)) from None
         except RecordNotFoundError as exc:
-            raise RecordNotFoundError(f"cannot supersede: {exc}") from None
+            raise RecordNotFoundError(_("cannot supersede: {reason}").format(reason=exc)) from None
         if state.patient != patient:
-            raise RecordError(f"cannot supersede record 0x{previous.hex()}: it belongs to another patient")
+            raise RecordError(_("cannot supersede record 0x{record}: it belongs to another patient").format(record=previous.hex()))
         if anchor.batch is not None:
-            raise RecordError(f"cannot supersede record 0x{previous.hex()}: it was anchored in a batch, and the contract supersedes only records anchored on their own")
-        obj, _ = self.clients.objects.fetch(anchor)
+            raise RecordError(
+                _("cannot supersede record 0x{record}: it was anchored in a batch, and the contract supersedes only records anchored on their own").format(
+                    record=previous.hex()
+                )
+            )
+        obj, _payload = self.clients.objects.fetch(anchor)
         return obj.version + 1
 
     def pending(self) -> list[bytes]:
@@ -362,7 +374,7 @@ class RecordService:
             else:
                 self.clients.records.relay_erasure(self.sender, request.message, request.signature)
         except ContractRevert as exc:
-            raise RecordError(f"the chain refused the erasure: {exc}") from exc
+            raise RecordError(_("the chain refused the erasure: {reason}").format(reason=exc)) from exc
         self.purge(request.record_id)
 
     def purge(self, record_id: bytes) -> dict[str, bool]:
@@ -371,7 +383,7 @@ class RecordService:
         batched = self.clients.batches.find(bytes(record_id)) if state is None else None
         erased = state.erased if state is not None else batched is not None and self.clients.records.is_batched_erased(batched)
         if not erased:
-            raise RecordError(f"record 0x{bytes(record_id).hex()} is not erased on chain; refusing to purge it")
+            raise RecordError(_("record 0x{record} is not erased on chain; refusing to purge it").format(record=bytes(record_id).hex()))
         anchor = batched or self.clients.records.find_anchor(bytes(record_id))
         unpinned = self.clients.objects.unpin(cid_to_text(anchor.cid)) if anchor else False
         if unpinned:
@@ -402,32 +414,6 @@ def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-# The put path's CID conversions without multiformats' run-time type checks of every argument (measured ~15% of a
-# put's CPU): the CIDv1 sha2-256 forms our node makes (raw leaves, or a dag-pb root) in base32, else records.cid.
-_CID_PREFIXES = (bytes([0x01, 0x55, 0x12, 0x20]), bytes([0x01, 0x70, 0x12, 0x20]))
-
-
-def _cid_bytes(cid: str) -> bytes:
-    """records.cid.cid_to_bytes, fast for a base32 CIDv1 text of 36 bytes with a known prefix."""
-    body = cid[1:]
-    if cid.startswith("b") and len(body) == 58 and body.islower() and body.isalnum():
-        try:
-            raw = base64.b32decode(body.upper() + "======")
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) == 36 and raw[:4] in _CID_PREFIXES and _cid_text(raw) == cid:
-            return raw
-    return cid_to_bytes(cid)
-
-
-def _cid_text(cid: bytes) -> str:
-    """records.cid.cid_to_text, fast for a 36-byte CIDv1 with a known prefix (base32, lower case, unpadded)."""
-    raw = bytes(cid)
-    if len(raw) == 36 and raw[:4] in _CID_PREFIXES:
-        return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
-    return cid_to_text(raw)
-
-
 def _address(value: str, what: str) -> str:
     try:
         return normalize_address(value, what)
@@ -439,7 +425,7 @@ def _single_purpose(purpose: Purpose | int) -> Purpose:
     try:
         value = Purpose(int(purpose))
     except ValueError:
-        raise RecordError(f"unknown purpose {purpose!r}") from None
+        raise RecordError(_("unknown purpose {purpose}").format(purpose=repr(purpose))) from None
     if value.name is None or bin(int(value)).count("1") != 1:
-        raise RecordError(f"a read is for exactly one purpose, got {value!r}")
+        raise RecordError(_("a read is for exactly one purpose, got {purpose}").format(purpose=repr(value)))
     return value

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
+from crypto import (
+    CryptoError,
+    HpkePrivateKey,
+    Identity,
+    RecordContext,
+    normalize_address,
+    rewrap,
+    unwrap_key,
+)
+from i18n import _
+from ledger.vocabulary import Category, Purpose
 from records.clients import RecordClients
 from records.errors import AccessDeniedError, NoKeyError, RecordError, ShareRefusedError
 from records.keystore import KeyStore, StoredWrap
 from records.models import KeyShare, KeyShareBundle
 from records.reading import locate
 from records.recipients import member_public_key, patient_public_key
-from crypto import CryptoError, HpkePrivateKey, Identity, RecordContext, normalize_address, rewrap, unwrap_key
-from i18n import _
-from ledger.vocabulary import Category, Purpose
 
 
 def share(
@@ -27,10 +35,10 @@ def share(
     """
     grantee = normalize_address(grantee, "grantee")
     if not record_ids:
-        raise ShareRefusedError("no records to share")
+        raise ShareRefusedError(_("no records to share"))
     grantee_key = member_public_key(clients.registry, grantee)
     if grantee_key is None:
-        raise ShareRefusedError(f"{grantee} is not an active member with a usable HPKE key")
+        raise ShareRefusedError(_("{member} is not an active member with a usable HPKE key").format(member=grantee))
     refused: list[str] = []
     shares: list[KeyShare] = []
     for record_id in record_ids:
@@ -38,45 +46,51 @@ def share(
         try:
             state, anchor = locate(clients, bytes(record_id))
         except RecordError as exc:
-            refused.append(f"{rid}: {exc}")
+            refused.append(_("{record}: {reason}").format(record=rid, reason=exc))
             continue
         if state.patient != patient.address:
-            refused.append(f"{rid}: not a record of {patient.address}")
+            refused.append(_("{record}: not a record of {patient}").format(record=rid, patient=patient.address))
             continue
         category = Category(state.category)
         if not clients.policy.is_permitted(patient.address, grantee, category.bit, int(purpose)):
-            refused.append(f"{rid}: category {category.name} is outside {grantee}'s consent for {purpose.name}")
+            refused.append(
+                _("{record}: category {category} is outside the consent of {grantee} for {purpose}").format(
+                    record=rid, category=category.name, grantee=grantee, purpose=purpose.name
+                )
+            )
             continue
-        obj, _ = clients.objects.fetch(anchor)
+        obj, _payload = clients.objects.fetch(anchor)
         own = obj.wrap_for(patient.address)
         if own is None:
-            refused.append(f"{rid}: the object holds no wrap for the patient")
+            refused.append(_("{record}: the object holds no key wrap for the patient").format(record=rid))
             continue
         shares.append(KeyShare(record_id=obj.record_id, version=obj.version, wrap=rewrap(own, obj.context, patient.hpke_key, grantee_key)))
     if refused:
-        raise ShareRefusedError("key share refused: " + "; ".join(refused))
+        raise ShareRefusedError(_("key share refused: {reasons}").format(reasons="; ".join(refused)))
     return KeyShareBundle(patient=patient.address, grantee=grantee, shares=shares)
 
 
 def validate_bundle(bundle: KeyShareBundle, me: str, my_key: HpkePrivateKey, clients: RecordClients) -> list[StoredWrap]:
     """At the grantee: every share must be for us, for a live record of that patient, and unwrap with our key."""
     if normalize_address(bundle.grantee, "grantee") != me:
-        raise ShareRefusedError(f"bundle is for {bundle.grantee}, not for {me}")
+        raise ShareRefusedError(_("the bundle is for {grantee}, not for {me}").format(grantee=bundle.grantee, me=me))
     patient = normalize_address(bundle.patient, "patient")
     accepted: list[StoredWrap] = []
     for item in bundle.shares:
         rid = "0x" + item.record_id.hex()
         try:
-            state, _ = locate(clients, item.record_id)
+            state, _anchor = locate(clients, item.record_id)
         except RecordError as exc:
-            raise ShareRefusedError(f"share for {rid} refused: {exc}") from None
+            raise ShareRefusedError(_("share for {record} refused: {reason}").format(record=rid, reason=exc)) from None
         if state.patient != patient:
-            raise ShareRefusedError(f"share for {rid} refused: the record belongs to {state.patient}, not {patient}")
+            raise ShareRefusedError(
+                _("share for {record} refused: the record belongs to {owner}, not {patient}").format(record=rid, owner=state.patient, patient=patient)
+            )
         try:
             # Proves the wrap carries this record's key for this version (HPKE info binds the context).
             unwrap_key(item.wrap, RecordContext(item.record_id, patient, state.category, item.version), my_key)
         except CryptoError as exc:
-            raise ShareRefusedError(f"share for {rid} refused: {exc}") from None
+            raise ShareRefusedError(_("share for {record} refused: {reason}").format(record=rid, reason=exc)) from None
         accepted.append(StoredWrap(item.record_id, patient, item.version, item.wrap))
     return accepted
 

@@ -16,7 +16,15 @@ from pydantic import BaseModel
 from care.publichealth.diseases import by_code
 from care.publichealth.suppression import ALL
 from i18n import _
-from ledger.publichealth import LEVELS, RULE_NAMES, AnchoredReport, week_range, week_start
+from i18n.formatting import number_text
+from i18n.vocabulary import level_display, rule_display
+from ledger.publichealth import (
+    LEVELS,
+    RULE_NAMES,
+    AnchoredReport,
+    week_range,
+    week_start,
+)
 from ledger.registry import Member
 
 
@@ -139,8 +147,8 @@ def render_html(d: Dashboard) -> str:
                      f"<th>{e(_('Level'))}</th><th>{e(_('Rule'))}</th><th>{e(_('Acknowledged by'))}</th></tr>")
         for a in d.alerts:
             cls = ' class="crit"' if a.level == "critical" else ""
-            parts.append(f"<tr{cls}><td>{a.alert_id}</td><td>{e(a.disease)}</td><td>{e(a.place)}</td><td>{a.week}</td><td>{e(a.level)}</td>"
-                         f"<td>{e(a.rule)}</td><td>{a.acknowledged_by}</td></tr>")
+            parts.append(f"<tr{cls}><td>{a.alert_id}</td><td>{e(a.disease)}</td><td>{e(a.place)}</td><td>{a.week}</td><td>{e(level_display(a.level))}</td>"
+                         f"<td title=\"{e(a.rule)}\">{e(rule_display(a.rule))}</td><td>{a.acknowledged_by}</td></tr>")
         parts.append("</table>")
     for s in d.series:
         parts.append(f"<h2>{e(s.disease_name)} ({e(s.disease)}), {e(s.country)}</h2>")
@@ -172,7 +180,7 @@ def _chart(s: Series) -> str:
     step = (width - 2 * pad) / max(1, len(s.points))
     for i, p in enumerate(s.points):
         x = pad + i * step
-        label = html.escape(f"{p.week}: " + (_("suppressed") if p.suppressed else (f"≥{p.count}" if p.partial else str(p.count))))
+        label = html.escape(f"{p.week}: " + (_("suppressed") if p.suppressed else (f"≥{number_text(p.count or 0)}" if p.partial else number_text(p.count or 0))))
         if p.suppressed:
             bars.append(f'<rect class="sup" x="{x:.1f}" y="{height - pad - 8}" width="{step * 0.8:.1f}" height="8"><title>{label}</title></rect>')
             continue
@@ -180,13 +188,13 @@ def _chart(s: Series) -> str:
         cls = "part" if p.partial else "bar"
         bars.append(f'<rect class="{cls}" x="{x:.1f}" y="{height - pad - h:.1f}" width="{step * 0.8:.1f}" height="{h:.1f}"><title>{label}</title></rect>')
     axis = f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#444"/>'
-    caption = f'<text x="{pad}" y="12" font-size="10">max {top}</text>'
+    caption = f'<text x="{pad}" y="12" font-size="10">{html.escape(_("max {count}").format(count=number_text(top)))}</text>'
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">{axis}{caption}{"".join(bars)}</svg>'
 
 
 def _table(s: Series) -> str:
     cells = []
     for p in s.points:
-        shown = "&lt;k" if p.suppressed else (f"≥{p.count}" if p.partial else str(p.count))
+        shown = "&lt;k" if p.suppressed else html.escape(f"≥{number_text(p.count or 0)}" if p.partial else number_text(p.count or 0))
         cells.append(f"<td>{p.week % 100}<br>{shown}</td>")
     return "<table><tr>" + "".join(cells) + "</tr></table>"

@@ -10,6 +10,7 @@ from typing import Any
 
 from api_world import ApiWorld, assert_problem, ecg_observation
 
+from i18n import _, use_language
 from records import fhir
 
 HL7 = Path(__file__).parents[1] / "fixtures" / "hl7"
@@ -69,6 +70,11 @@ def test_a_missing_or_expired_consent_is_refused_in_words(api: ApiWorld) -> None
     problem = assert_problem(writer.post(f"/v1/patients/{stranger.address}/records", json=example("observation-example-glucose")), 403, "no-consent")
     assert api.hospital.name in problem["detail"] and "laboratory results" in problem["detail"], problem
     assert "never granted" in problem["detail"], problem
+    # The explanation comes from the refusal's facts, not from parsing its sentence: it holds in any language.
+    french = writer.post(f"/v1/patients/{stranger.address}/records", json=example("observation-example-glucose"), headers={"Accept-Language": "fr"})
+    problem = assert_problem(french, 403, "no-consent")
+    assert _in("fr", "the patient never granted this institution a consent") in problem["detail"], problem
+    assert api.hospital.name in problem["detail"] and stranger.address in problem["detail"] and "never granted" not in problem["detail"], problem
 
     patient = api.new_patient()
     now = api.now()
@@ -84,3 +90,17 @@ def test_a_missing_or_expired_consent_is_refused_in_words(api: ApiWorld) -> None
     from i18n.formatting import datetime_text
 
     assert datetime_text(until) in problem["detail"], problem
+
+    french = writer.post(f"/v1/patients/{patient.address}/records", json=ecg_observation(seed=17), headers={"Accept-Language": "fr"})
+    problem = assert_problem(french, 403, "no-consent")
+    with use_language("fr"):
+        expired = _("the consent expired on {when}").format(when=datetime_text(until))
+    assert expired != f"the consent expired on {datetime_text(until)}"  # the catalogue translates it
+    assert expired in problem["detail"] and api.hospital.name in problem["detail"], problem
+
+
+def _in(language: str, message: str) -> str:
+    with use_language(language):
+        translated = _(message)
+    assert translated != message, f"no {language} translation of {message!r}: the check would prove nothing"
+    return translated

@@ -24,7 +24,7 @@ from api_world import ApiWorld, assert_problem, ecg_observation, lab_observation
 from records import AccessDeniedError, RecordRead, RecordService
 from crypto import Identity
 from ledger.records import RecordRegistry
-from ledger.vocabulary import Purpose
+from ledger.vocabulary import Category, Purpose
 
 
 def record_service(api: ApiWorld) -> RecordService:
@@ -89,11 +89,15 @@ def test_a_refused_read_inside_a_batch_fails_alone(api: ApiWorld) -> None:
     assert isinstance(results[0], RecordRead) and isinstance(results[2], RecordRead), results
     assert results[0].resource["valueQuantity"]["value"] == 5.1
     assert isinstance(results[1], AccessDeniedError) and "NoConsent" in str(results[1]), results[1]
+    # the contract's NoConsent facts travel as attributes, for explaining the refusal without parsing its sentence
+    refused = results[1]
+    assert (refused.patient, refused.grantee, refused.category, refused.purpose) == (revoked.address, api.hospital.address, Category.LAB, Purpose.TREATMENT)
     ((_, tx_a), (_, tx_b)) = logged(api, kept)
     assert tx_a == tx_b and logged(api, revoked) == []
     # Through HTTP: today's 403, nothing returned, nothing logged.
     problem = assert_problem(api.as_scope("read").get(f"/v1/records/{revoked_record['record_id']}"), 403, "no-consent")
     assert "NoConsent" in problem["detail"]
+    assert "the patient revoked the consent" in problem["detail"] and api.hospital.name in problem["detail"], problem  # said in words
     assert logged(api, revoked) == []
 
 

@@ -24,6 +24,13 @@ from care.cases_fhir import communication, service_request
 from care.cases_views import CaseView, approval_summary, refusal_summary
 from crypto import CryptoError, HpkePublicKey, rewrap
 from i18n import _
+from i18n.vocabulary import (
+    case_state_display,
+    category_display,
+    consultant_status_display,
+    decline_reason_display,
+    priority_display,
+)
 from ledger.cases import (
     APPROVE_CASE_TYPES,
     MAX_CONSENT_SECONDS,
@@ -103,16 +110,18 @@ def _show(view: dict[str, Any], json_output: bool) -> None:
         render.emit_json(view)
         return
     pairs = [
-        (_("case"), view["case_id"]), (_("state"), view["state"] + (_(" (overdue)") if view.get("overdue") else "")), (_("priority"), view["priority"]),
+        (_("case"), view["case_id"]), (_("state"), case_state_display(view["state"]) + (_(" (overdue)") if view.get("overdue") else "")),
+        (_("priority"), priority_display(view["priority"])),
         (_("requester"), render.who(view.get("requester_name"), view["requester"])), (_("patient"), view["patient"]),
         (_("opened"), render.when(view["opened_at"])), (_("deadline"), render.when(view["deadline"])), (_("consent until"), render.when(view.get("consent_until"))),
         (_("request"), view["request_id"]), (_("attached"), ", ".join(view["attached_ids"]) or "-"),
     ]
     for c in view["consultants"]:
-        status = c["status"] + (f" ({c['decline_reason']})" if c.get("decline_reason") else "")
+        status = consultant_status_display(c["status"]) + (f" ({decline_reason_display(c['decline_reason'])})" if c.get("decline_reason") else "")
         pairs.append((_("consultant"), f"{render.who(c.get('name'), c['address'])}: {status}"))
     for a in view["answers"]:
-        pairs.append((_("answer"), f"{a['record_id']} {a.get('category') or ''} {render.short(a.get('author'))}"))
+        category = category_display([a["category"]])[0] if a.get("category") else ""
+        pairs.append((_("answer"), f"{a['record_id']} {category} {render.short(a.get('author'))}"))
     render.key_value(_("Referral case"), [(k, render.escape(str(v))) for k, v in pairs])
 
 
@@ -124,9 +133,10 @@ def _list(rows: list[dict[str, Any]], json_output: bool) -> None:
         render.out.print(_("No referral cases."))
         return
     for row in rows:
-        consultants = ", ".join(f"{c.get('name') or render.short(c['address'])} {c['status'].lower()}" for c in row["consultants"])
+        consultants = ", ".join(f"{c.get('name') or render.short(c['address'])} {consultant_status_display(c['status'])}" for c in row["consultants"])
         overdue = _(" overdue") if row.get("overdue") else ""
-        render.out.print(f"{row['case_id']}  {row['state'].lower()}{overdue}  {row['priority'].lower()}  {render.escape(row.get('requester_name') or row['requester'])} -> {render.escape(consultants)}")
+        state, priority = case_state_display(row["state"]), priority_display(row["priority"])
+        render.out.print(f"{row['case_id']}  {state}{overdue}  {priority}  {render.escape(row.get('requester_name') or row['requester'])} -> {render.escape(consultants)}")
 
 
 # ------------------------------------------------------------------------------------------------- staff
@@ -398,7 +408,7 @@ def _answer_consents(session: PatientSession, view: CaseView, categories: dict[s
             missing = sorted(set(category_names(mask)) - set(standing.get("categories") or []))
             if missing:
                 render.info(_("{institution} holds a consent of yours that does not cover {categories}: it can answer only with records of the categories it covers (widen it with healthsilk consent grant).").format(
-                    institution=render.escape(consultant.name or consultant.address), categories=", ".join(missing)))
+                    institution=render.escape(consultant.name or consultant.address), categories=", ".join(category_display(missing))))
             continue
         body = {
             "action": "grant", "patient": session.patient, "grantee": consultant.address, "categories": category_names(mask), "purposes": ["TREATMENT"],

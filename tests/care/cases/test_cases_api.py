@@ -62,7 +62,7 @@ def test_one_to_one_case_through_the_apis(referral_apis: ReferralApis) -> None:
     problem(world.http(yin).post(f"/v1/cases/{case_id}/accept"), 409)
     problem(read_under(world, yin, case_id, ecg), 403)
     approved = world.approve(patient, case_id)
-    assert "Yinchuan Case Hospital" in approved["summary"] and "ECG" in approved["summary"] and "UTC" in approved["summary"]
+    assert "Yinchuan Case Hospital" in approved["summary"] and "electrocardiograms" in approved["summary"] and "ECG" not in approved["summary"] and "UTC" in approved["summary"]
 
     # Yinchuan reads: Lokossa's API released the key by itself.
     reply = read_under(world, yin, case_id, ecg)

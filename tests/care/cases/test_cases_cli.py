@@ -60,10 +60,11 @@ def test_case_commands_end_to_end(referral_apis: ReferralApis, wallet_env: Path)
     assert missing_token.exit_code == 1 and "API token" in missing_token.output
 
     shown = cli("case", "show", case_id, *at_lok)
-    assert shown.exit_code == 0 and "OPEN" in shown.stdout and yin.name in shown.stdout
+    # Words, not the chain's codes (OPEN, URGENT): the patient reads this too.
+    assert shown.exit_code == 0 and "waiting" in shown.stdout and "OPEN" not in shown.stdout and yin.name in shown.stdout
     approved = cli("case", "approve", case_id, "--days", "7", "--yes", "--json", *at_lok)
     assert approved.exit_code == 0, approved.output
-    assert "You are about to sign" in approved.output and yin.name in approved.output and "ECG" in approved.output
+    assert "You are about to sign" in approved.output and yin.name in approved.output and "electrocardiograms" in approved.output
     result = json.loads(approved.stdout)
     assert result["keys_shared"] == {yin.name: 1}, "the wallet re-wrapped the record Almaty wrote, not Lokossa's own"
     assert result["answer_consents"] == [yin.address]

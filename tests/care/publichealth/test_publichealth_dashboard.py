@@ -52,3 +52,17 @@ def test_dashboard_sums_marks_and_missing_weeks() -> None:
     page = render_html(board)
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == len(board.series) and "<script" not in page
     assert "&lt;k" in page and "≥7" in page
+
+
+def test_page_names_alert_levels_and_rules_in_words() -> None:
+    """An alert's level and rule are shown in words (the rule's code stays in the cell's title for staff)."""
+    from care.publichealth.dashboard import alert_line
+    from ledger.publichealth import RULE_BASELINE, RULE_IMMEDIATE
+
+    alerts = [alert_line(1, "A00", "BJ-MO", 202649, 3, RULE_IMMEDIATE, 0), alert_line(2, "B50", "CN", 202649, 2, RULE_BASELINE, 1),
+              alert_line(3, "B50", "BJ", 202649, 1, RULE_BASELINE, 0)]
+    page = render_html(build_dashboard(202648, 202649, 5, [], [], read, alerts))
+    assert "<td>immediately notifiable disease</td>" not in page, "the cell carries the code in its title"
+    assert '<td title="immediately-notifiable">immediately notifiable disease</td>' in page
+    assert '<td title="above-baseline">above the baseline</td>' in page
+    assert "<td>critical</td>" in page and "<td>information</td>" in page and "<td>info</td>" not in page
