@@ -80,11 +80,6 @@ class Caller:
         if self.is_patient and not self.acts_for(patient):
             raise forbidden(_("a patient token only gives access to the patient's own data, or to that of the patient it is the current delegate of"))
 
-    def require_patient_only_self(self, patient: str) -> None:
-        """For what only the patient may do (their own key, their own erasure): 403 for anyone else, delegates included."""
-        if self.is_patient and not self.is_self(patient):
-            raise forbidden(_("only the patient themself may do this; a delegate may not"))
-
 
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None:
