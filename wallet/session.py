@@ -7,8 +7,8 @@ it the patient's delegate now; the session asks once up front, so a non-delegate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,31 +112,37 @@ class PatientSession:
             )
 
     @contextmanager
-    def author_api(self, author: str) -> Iterator[ApiClient]:
-        """The API of the institution that holds a record's key (its author): this one, or the author's own, signed in
-        with this wallet (as delegate, when acting for a patient) so that it can release the key to us."""
-        author = to_checksum_address(author)
+    def member_api(self, address: str, no_endpoint: Callable[[str], WalletError]) -> Iterator[ApiClient]:
+        """A member institution's API, signed in with this wallet: this session's API if it is that member's, else the
+        member's own from the consortium directory, checked to be that member on this network. `no_endpoint(name)` is
+        the error when the member publishes no API address."""
+        address = to_checksum_address(address)
         network = self.network()
-        if network.institution_address and to_checksum_address(network.institution_address) == author:
+        if network.institution_address and to_checksum_address(network.institution_address) == address:
             yield self.client
             return
-        member = next((m for m in self.members() if str(m.get("address", "")).lower() == author.lower()), None)
+        member = next((m for m in self.members() if str(m.get("address", "")).lower() == address.lower()), None)
         endpoint = str((member or {}).get("endpoint") or "").strip().rstrip("/")
-        name = (member or {}).get("name") or author
+        name = str((member or {}).get("name") or address)
         if not endpoint.startswith(("http://", "https://")):
-            raise WalletError(
-                _("{institution}, which wrote this record, publishes no API address in the consortium directory, so its key can't be asked for now.").format(institution=name),
-                _("Ask for it again later, or ask {institution} directly.").format(institution=name),
-            )
+            raise no_endpoint(name)
         client = ApiClient(endpoint)
         try:
             client.login(self.identity.account)
             theirs = NetworkInfo.from_api(client.network())
-            if to_checksum_address(theirs.institution_address or ZERO_ADDRESS) != author or (theirs.chain_id, theirs.consent_ledger) != (network.chain_id, network.consent_ledger):
+            if to_checksum_address(theirs.institution_address or ZERO_ADDRESS) != address or (theirs.chain_id, theirs.consent_ledger) != (network.chain_id, network.consent_ledger):
                 raise WalletError(_("The API at {url} is not {institution} on this network.").format(url=endpoint, institution=name), _("Tell the consortium: its directory entry points elsewhere."))
             yield client
         finally:
             client.close()
+
+    def author_api(self, author: str) -> AbstractContextManager[ApiClient]:
+        """The API of the institution that holds a record's key (its author), signed in with this wallet (as delegate,
+        when acting for a patient) so that it can release the key to us."""
+        return self.member_api(author, lambda name: WalletError(
+            _("{institution}, which wrote this record, publishes no API address in the consortium directory, so its key can't be asked for now.").format(institution=name),
+            _("Ask for it again later, or ask {institution} directly.").format(institution=name),
+        ))
 
     def network(self) -> NetworkInfo:
         if self._network is None:

@@ -7,8 +7,7 @@ and wraps it again to the grantee's registered HPKE public key; only the wraps l
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,6 @@ from ledger.vocabulary import Category
 from wallet.client import ApiClient
 from wallet.errors import WalletError
 from wallet.session import PatientSession
-from wallet.typed_data import ZERO_ADDRESS, NetworkInfo
 
 # The record listing's field for the record's data time (what a consent's data period is checked against).
 _TIME_FIELDS = ("anchored_time", "data_time")
@@ -72,29 +70,13 @@ def open_sealed(session: PatientSession, record_id: str, expected_hash: str | No
     return obj
 
 
-@contextmanager
-def _grantee_api(session: PatientSession, grantee: dict[str, Any]) -> Iterator[ApiClient]:
-    """Each institution stores only wraps made for itself: use this API if it is the grantee's, else the grantee's own."""
+def grantee_api(session: PatientSession, grantee: dict[str, Any]) -> AbstractContextManager[ApiClient]:
+    """Each institution stores only wraps made for itself: this API if it is the grantee's, else the grantee's own."""
     address = to_checksum_address(str(grantee["address"]))
-    network = session.network()
-    if network.institution_address and to_checksum_address(network.institution_address) == address:
-        yield session.client
-        return
-    endpoint = str(grantee.get("endpoint") or "").strip().rstrip("/")
-    if not endpoint.startswith(("http://", "https://")):
-        raise WalletError(
-            _("{institution} publishes no API address in the consortium directory, so its record keys can't be delivered now.").format(institution=grantee.get("name")),
-            _("When you know its API address, run: healthsilk consent share-keys --to {address} --api <its API URL>").format(address=address),
-        )
-    client = ApiClient(endpoint)
-    try:
-        client.login(session.identity.account)
-        theirs = NetworkInfo.from_api(client.network())
-        if to_checksum_address(theirs.institution_address or ZERO_ADDRESS) != address or (theirs.chain_id, theirs.consent_ledger) != (network.chain_id, network.consent_ledger):
-            raise WalletError(_("The API at {url} is not {institution} on this network.").format(url=endpoint, institution=grantee.get("name")), _("Tell the consortium: its directory entry points elsewhere."))
-        yield client
-    finally:
-        client.close()
+    return session.member_api(address, lambda name: WalletError(
+        _("{institution} publishes no API address in the consortium directory, so its record keys can't be delivered now.").format(institution=name),
+        _("When you know its API address, run: healthsilk consent share-keys --to {address} --api <its API URL>").format(address=address),
+    ))
 
 
 def share_keys(session: PatientSession, grantee: dict[str, Any], categories: int, data_from: int = 0, data_until: int = 0) -> ShareResult:
@@ -132,7 +114,7 @@ def share_keys(session: PatientSession, grantee: dict[str, Any], categories: int
         except (WalletError, CryptoError) as exc:
             result.skipped[record_id] = getattr(exc, "message", str(exc))
     if wraps:
-        with _grantee_api(session, grantee) as target:
+        with grantee_api(session, grantee) as target:
             ids = sorted(wraps)
             for start in range(0, len(ids), SHARES_PER_REQUEST):
                 chunk = ids[start : start + SHARES_PER_REQUEST]

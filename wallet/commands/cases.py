@@ -44,7 +44,7 @@ from wallet.client import ApiClient, resolve_api_url
 from wallet.errors import RefusedToSign, WalletError
 from wallet.options import ApiOpt, ForOpt, JsonOpt, WalletOpt, YesOpt, friendly
 from wallet.session import PatientSession, _confirm
-from wallet.sharing import _grantee_api, open_sealed
+from wallet.sharing import grantee_api, open_sealed
 from wallet.typed_data import (
     MAX_DEADLINE_SECONDS,
     Expected,
@@ -379,7 +379,7 @@ def _share_case_keys(session: PatientSession, view: CaseView, rows: dict[str, di
             if own is not None and obj.wrap_for(consultant.address) is None:
                 wraps[rid] = "0x" + rewrap(own, obj.context, own_key, target_key).hex()
         if wraps:
-            with _grantee_api(session, member) as target:
+            with grantee_api(session, member) as target:
                 target.post_key_shares(consultant.address, wraps)
             shared[str(member.get("name") or consultant.address)] = len(wraps)
     return shared
